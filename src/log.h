@@ -1,0 +1,32 @@
+/*
+ * Diagnostics on stderr, prefixed "regprune: <severity>: ". stdout is left
+ * to the report so that --json output can be piped.
+ */
+#ifndef REGPRUNE_LOG_H
+#define REGPRUNE_LOG_H
+
+enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+extern enum log_level log_max_level;
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)                                                          \
+    do {                                                                       \
+        if (log_max_level >= LOG_INFO)                                         \
+            log_msg(LOG_INFO, __VA_ARGS__);                                    \
+    } while (0)
+#define log_debug(...)                                                         \
+    do {                                                                       \
+        if (log_max_level >= LOG_DEBUG)                                        \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                   \
+    } while (0)
+
+/* Number of warnings and errors emitted so far. */
+extern unsigned long log_warning_count;
+extern unsigned long log_error_count;
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * regprune: command line, the order of a run (lock, scan, policy, plan,
+ * remove, report) and exit statuses. Only this file ends the process.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "plan.h"
+#include "policy.h"
+#include "registry.h"
+#include "remove.h"
+#include "report.h"
+#include "scan.h"
+#include "timeparse.h"
+#include "xalloc.h"
+
+#ifndef REGPRUNE_VERSION
+#define REGPRUNE_VERSION "unknown"
+#endif
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_PROBLEMS = 3
+};
+
+static const char usage_text[] =
+    "usage: regprune [--root DIR] [-v|-q] ls [--json] [REPO...]\n"
+    "       regprune [--root DIR] prune --policy FILE [--set NAME=VALUE]... "
+    "[--now TIME]\n"
+    "                [--dry-run] [--json] [REPO...]\n"
+    "       regprune [--root DIR] delete [--dry-run] [--json] "
+    "REPO:TAG|REPO@DIGEST...\n"
+    "       regprune [--root DIR] gc [--untagged] [--dry-run] [--json]\n";
+
+static const char help_text[] =
+    "\n"
+    "Prune a Docker registry's filesystem storage by Lua retention "
+    "policies.\n"
+    "\n"
+    "commands:\n"
+    "  ls       list repositories and tags with digest, times, size and "
+    "platforms\n"
+    "  prune    run the policy on each repository, delete the tags it "
+    "rejects and\n"
+    "           everything only they used\n"
+    "  delete   delete the named tags (REPO:TAG), or manifests with all "
+    "their tags\n"
+    "           (REPO@sha256:...), and everything only they used\n"
+    "  gc       delete blobs and layer links no manifest references, and "
+    "stale uploads\n"
+    "\n"
+    "options:\n"
+    "  --root DIR          the registry's rootdirectory (default: "
+    "$REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,\n"
+    "                      then /var/lib/registry)\n"
+    "  --policy FILE       Lua policy file; repeat to run several in order\n"
+    "  --set NAME=VALUE    a policy parameter, in regprune.params.NAME\n"
+    "  --now TIME          the policy clock, RFC 3339 or Unix seconds "
+    "(default: now)\n"
+    "  -n, --dry-run       print the plan and change nothing\n"
+    "  --json              write the report as one JSON document\n"
+    "  --grace DURATION    leave unreferenced objects younger than this "
+    "(default 1h)\n"
+    "  --untagged          gc: also delete manifests that no tag reaches\n"
+    "  --strict            fail before deleting anything when the tree has "
+    "problems\n"
+    "  --allow-empty       let a policy delete the last tag of a "
+    "repository\n"
+    "  --max-instructions N  Lua instructions per repository (default "
+    "100000000)\n"
+    "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
+    "  -v, -q              more detail on stderr; errors only\n"
+    "  -h, --help          this help;  --version  the version\n"
+    "\n"
+    "The registry must be stopped or read-only during a run that deletes, "
+    "and\n"
+    "restarted afterwards, because it caches blob metadata.\n"
+    "\n"
+    "exit status: 0 success, 1 failed with nothing deleted, 2 usage error,\n"
+    "3 finished with problems (frozen repositories or failed removals).\n";
+
+struct options {
+    const char *root;
+    const char *command;
+    const char **args;
+    size_t arg_count;
+    const char **policies;
+    size_t policy_count;
+    struct policy_param *params;
+    size_t param_count;
+    int64_t now;
+    int64_t grace;
+    int dry_run, json, strict, allow_empty, untagged;
+    uint64_t max_instructions;
+    size_t max_memory;
+};
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "regprune: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage_text);
+    return EXIT_USAGE;
+}
+
+/* Return the option's value: after "=", or the next argument. */
+static const char *option_value(int argc, char **argv, int *i,
+                                const char *inline_value)
+{
+    if (inline_value)
+        return inline_value;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int parse_number(const char *s, unsigned long long *out)
+{
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+static int parse_value_option(struct options *o, const char *name,
+                              const char *value)
+{
+    unsigned long long n;
+
+    if (strcmp(name, "--root") == 0) {
+        o->root = value;
+    } else if (strcmp(name, "--policy") == 0) {
+        o->policies = xrealloc(o->policies,
+                               (o->policy_count + 1) * sizeof(char *));
+        o->policies[o->policy_count++] = value;
+    } else if (strcmp(name, "--set") == 0) {
+        const char *eq = strchr(value, '=');
+        struct policy_param *p;
+        if (!eq || eq == value)
+            return usage_error("--set takes NAME=VALUE, got '%s'", value);
+        o->params = xrealloc(o->params,
+                             (o->param_count + 1) * sizeof(*o->params));
+        p = &o->params[o->param_count++];
+        p->name = xstrndup(value, (size_t)(eq - value));
+        p->value = eq + 1;
+    } else if (strcmp(name, "--now") == 0) {
+        if (timeparse_instant(value, &o->now) != 0)
+            return usage_error("invalid --now '%s': expected RFC 3339 "
+                               "(2024-05-01T12:00:00Z) or Unix seconds",
+                               value);
+    } else if (strcmp(name, "--grace") == 0) {
+        if (timeparse_duration(value, &o->grace) != 0)
+            return usage_error("invalid --grace '%s': expected a duration "
+                               "such as 30m, 1h or 2d",
+                               value);
+    } else if (strcmp(name, "--max-instructions") == 0) {
+        if (parse_number(value, &n) != 0 || n == 0)
+            return usage_error("invalid --max-instructions '%s': expected "
+                               "a positive whole number",
+                               value);
+        o->max_instructions = n;
+    } else if (strcmp(name, "--max-memory") == 0) {
+        if (parse_number(value, &n) != 0 || n == 0 || n > 1024 * 1024)
+            return usage_error("invalid --max-memory '%s': expected MiB "
+                               "from 1 to 1048576",
+                               value);
+        o->max_memory = (size_t)n * 1024 * 1024;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const value_options[] = {
+    "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
+    "--max-memory", NULL};
+
+static int is_value_option(const char *name)
+{
+    for (const char *const *o = value_options; *o; o++)
+        if (strcmp(name, *o) == 0)
+            return 1;
+    return 0;
+}
+
+/* Return -1 to go on, or an exit status. */
+static int parse_flag(struct options *o, const char *arg)
+{
+    if (strcmp(arg, "--dry-run") == 0 || strcmp(arg, "-n") == 0)
+        o->dry_run = 1;
+    else if (strcmp(arg, "--json") == 0)
+        o->json = 1;
+    else if (strcmp(arg, "--strict") == 0)
+        o->strict = 1;
+    else if (strcmp(arg, "--allow-empty") == 0)
+        o->allow_empty = 1;
+    else if (strcmp(arg, "--untagged") == 0)
+        o->untagged = 1;
+    else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
+        log_max_level = log_max_level < LOG_INFO ? LOG_INFO : LOG_DEBUG;
+    else if (strcmp(arg, "-vv") == 0)
+        log_max_level = LOG_DEBUG;
+    else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0)
+        log_max_level = LOG_ERROR;
+    else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        printf("%s%s", usage_text, help_text);
+        return EXIT_OK;
+    } else if (strcmp(arg, "--version") == 0) {
+        printf("regprune %s\n", REGPRUNE_VERSION);
+        return EXIT_OK;
+    } else
+        return usage_error("unknown option '%s'", arg);
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    int only_args = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (!only_args && strcmp(arg, "--") == 0) {
+            only_args = 1;
+        } else if (!only_args && arg[0] == '-' && arg[1] != '\0') {
+            const char *eq = strchr(arg, '=');
+            char *name = eq ? xstrndup(arg, (size_t)(eq - arg)) : xstrdup(arg);
+            int rc;
+
+            if (is_value_option(name)) {
+                const char *value = option_value(argc, argv, &i,
+                                                 eq ? eq + 1 : NULL);
+                rc = value ? parse_value_option(o, name, value)
+                           : usage_error("option %s needs a value", name);
+                free(name);
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
+            free(name);
+            if (eq)
+                return usage_error("option '%s' takes no value", arg);
+            rc = parse_flag(o, arg);
+            if (rc >= 0)
+                return rc;
+        } else if (!o->command) {
+            o->command = arg;
+        } else {
+            o->args = xrealloc(o->args, (o->arg_count + 1) * sizeof(char *));
+            o->args[o->arg_count++] = arg;
+        }
+    }
+    return -1;
+}
+
+static int check_command(const struct options *o)
+{
+    const char *c = o->command;
+
+    if (!c)
+        return usage_error("%s", "no command given");
+    if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
+        strcmp(c, "gc"))
+        return usage_error("unknown command '%s'", c);
+    if (strcmp(c, "prune") == 0 && o->policy_count == 0)
+        return usage_error("%s", "prune needs --policy FILE");
+    if (strcmp(c, "prune") != 0 && (o->policy_count || o->param_count))
+        return usage_error("--policy and --set belong to prune, not %s", c);
+    if (strcmp(c, "delete") == 0 && o->arg_count == 0)
+        return usage_error("%s", "delete needs REPO:TAG or REPO@DIGEST");
+    if (strcmp(c, "gc") == 0 && o->arg_count > 0)
+        return usage_error("gc takes no arguments, got '%s'", o->args[0]);
+    if (o->untagged && strcmp(c, "gc") != 0)
+        return usage_error("--untagged belongs to gc, not %s", c);
+    if (strcmp(c, "ls") == 0 && o->dry_run)
+        return usage_error("%s", "ls changes nothing; --dry-run does not "
+                           "apply");
+    return -1;
+}
+
+/* Mark the named repositories selected, or all when none are named. */
+static int select_repos(struct registry *reg, const struct options *o)
+{
+    if (o->arg_count == 0)
+        return 0;
+    for (size_t r = 0; r < reg->repo_count; r++)
+        reg->repos[r].selected = 0;
+    for (size_t i = 0; i < o->arg_count; i++) {
+        struct repo *repo = registry_find_repo(reg, o->args[i]);
+        if (!repo) {
+            log_error("no repository '%s' under %s; `regprune ls` lists "
+                      "them", o->args[i], reg->root);
+            return -1;
+        }
+        repo->selected = 1;
+    }
+    return 0;
+}
+
+/* Mark the tags and manifests that delete names; -1 when one is absent. */
+static int mark_deletions(struct registry *reg, const struct options *o)
+{
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+        repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
+    }
+    for (size_t i = 0; i < o->arg_count; i++) {
+        const char *arg = o->args[i];
+        const char *at = strchr(arg, '@');
+        const char *slash = strrchr(arg, '/');
+        const char *colon = strrchr(slash ? slash : arg, ':');
+        char *name;
+        struct repo *repo;
+
+        if (at)
+            name = xstrndup(arg, (size_t)(at - arg));
+        else if (colon)
+            name = xstrndup(arg, (size_t)(colon - arg));
+        else {
+            log_error("'%s' names no tag or digest: write REPO:TAG or "
+                      "REPO@sha256:<hex>", arg);
+            return -1;
+        }
+        repo = registry_find_repo(reg, name);
+        free(name);
+        if (!repo) {
+            log_error("%s: no such repository", arg);
+            return -1;
+        }
+        if (at) {
+            struct digest d;
+            uint32_t id;
+            long pos = -1;
+            int tagged = 0;
+
+            if (digest_parse(at + 1, strlen(at + 1), &d) != 0) {
+                log_error("%s: invalid digest; expected sha256:<64 lowercase "
+                          "hex>", arg);
+                return -1;
+            }
+            id = digest_table_find(&reg->ids, &d);
+            if (id != DIGEST_NONE)
+                pos = registry_find_revision(repo, id);
+            if (pos < 0) {
+                log_error("%s: no such manifest in the repository", arg);
+                return -1;
+            }
+            repo->revision_remove[pos] = REV_FORCED;
+            for (size_t t = 0; t < repo->tag_count; t++)
+                if (repo->tags[t].digest == id) {
+                    repo->tags[t].remove = 1;
+                    repo->tags[t].delete = 1;
+                    free(repo->tags[t].delete_reason);
+                    repo->tags[t].delete_reason =
+                        xasprintf("named by %s", arg);
+                    tagged = 1;
+                }
+            (void)tagged;
+        } else {
+            struct tag *t = registry_find_tag(repo, colon + 1);
+            if (!t) {
+                log_error("%s: no such tag", arg);
+                return -1;
+            }
+            t->remove = 1;
+            t->delete = 1;
+            free(t->delete_reason);
+            t->delete_reason = xasprintf("named on the command line");
+        }
+    }
+    for (size_t r = 0; r < reg->repo_count; r++)
+        for (size_t t = 0; t < reg->repos[r].tag_count; t++)
+            if (!reg->repos[r].tags[t].remove) {
+                reg->repos[r].tags[t].keep_reason = xstrdup("not named");
+                reg->repos[r].tags[t].keep = 1;
+            }
+    return 0;
+}
+
+static int run_policies(struct registry *reg, const struct options *o)
+{
+    struct policy_options popt = {
+        .files = o->policies,
+        .file_count = o->policy_count,
+        .params = o->params,
+        .param_count = o->param_count,
+        .now = o->now,
+        .allow_empty = o->allow_empty,
+        .max_instructions = o->max_instructions,
+        .max_memory = o->max_memory,
+    };
+    char *err = NULL;
+    struct policy *p = policy_load(&popt, &err);
+
+    if (!p) {
+        log_error("%s", err);
+        free(err);
+        return -1;
+    }
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        if (!reg->repos[r].selected)
+            continue;
+        if (policy_evaluate(p, reg, &reg->repos[r], &err) != 0) {
+            log_error("%s\nnothing was deleted", err);
+            free(err);
+            policy_free(p);
+            return -1;
+        }
+    }
+    policy_free(p);
+    return 0;
+}
+
+static int run(struct options *o)
+{
+    struct registry reg;
+    struct plan plan;
+    char err[1024];
+    int is_ls = strcmp(o->command, "ls") == 0;
+    int is_prune = strcmp(o->command, "prune") == 0;
+    int is_gc = strcmp(o->command, "gc") == 0;
+    int lock_fd = -1, status = EXIT_OK;
+
+    if (!is_ls && !o->dry_run) {
+        lock_fd = remove_lock(o->root);
+        if (lock_fd < 0)
+            return EXIT_FAILED;
+    }
+    if (scan_open(&reg, o->root, err, sizeof(err)) != 0 ||
+        scan_registry(&reg, is_ls || is_prune, err, sizeof(err)) != 0 ||
+        (is_gc && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
+        log_error("%s", err);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if (((is_ls || is_prune) && select_repos(&reg, o) != 0) ||
+        (strcmp(o->command, "delete") == 0 && mark_deletions(&reg, o) != 0) ||
+        (is_prune && run_policies(&reg, o) != 0)) {
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if (is_ls) {
+        if (report_inventory(stdout, &reg, o->json) != 0)
+            status = EXIT_FAILED;
+        else if (reg.problem_count)
+            status = EXIT_PROBLEMS;
+        goto out;
+    }
+    if (o->strict && reg.problem_count) {
+        log_error("%zu problems found and --strict given; nothing was "
+                  "deleted", reg.problem_count);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    {
+        struct plan_options popt = {
+            .sweep = is_gc, .untagged = o->untagged, .grace = o->grace};
+        struct report_options ropt = {.command = o->command,
+                                      .dry_run = o->dry_run,
+                                      .json = o->json,
+                                      .now = o->now};
+
+        plan_build(&reg, &popt, &plan);
+        if (!o->dry_run)
+            remove_execute(&reg, &plan);
+        if (report_plan(stdout, &reg, &plan, &ropt) != 0)
+            log_error("cannot write the report: %s", strerror(errno));
+        plan_free(&plan);
+        if (reg.problem_count)
+            status = EXIT_PROBLEMS;
+    }
+out:
+    registry_free(&reg);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {
+        .grace = 3600,
+        .max_instructions = 100000000,
+        .max_memory = (size_t)512 * 1024 * 1024,
+    };
+    int rc;
+
+    o.now = (int64_t)time(NULL);
+    rc = parse_args(argc, argv, &o);
+    if (rc < 0)
+        rc = check_command(&o);
+    if (rc < 0) {
+        if (!o.root)
+            o.root = getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
+        if (!o.root || !*o.root)
+            o.root = "/var/lib/registry";
+        rc = run(&o);
+    }
+    for (size_t i = 0; i < o.param_count; i++)
+        free((char *)o.params[i].name);
+    free(o.params);
+    free(o.policies);
+    free(o.args);
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * File access relative to directory descriptors that never follows a
+ * symbolic link and never leaves the directory it starts from.
+ */
+#ifndef REGPRUNE_PATH_H
+#define REGPRUNE_PATH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Longest repository name handled; the distribution registry allows 255. */
+#define PATH_REPO_NAME_MAX 255
+
+/*
+ * Format a path into buf like snprintf. The caller guarantees that it fits
+ * (names are length-checked when scanned); a path that would be cut short
+ * aborts the process rather than name another file.
+ */
+void pathf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Open relpath beneath dirfd like openat(2) with O_CLOEXEC, refusing any
+ * symbolic link on the way ("..", absolute paths and links fail with
+ * ELOOP or EXDEV). Return the descriptor, or -1 with errno set.
+ */
+int path_open(int dirfd, const char *relpath, int flags);
+
+/* Open a directory beneath dirfd (O_DIRECTORY | O_RDONLY). */
+int path_open_dir(int dirfd, const char *relpath);
+
+/*
+ * Read a whole regular file beneath dirfd into a new NUL-terminated buffer
+ * of at most max_bytes. Return 0 and set *buf, *len and *mtime (may be
+ * NULL); -1 with errno set (EFBIG when larger than max_bytes).
+ */
+int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
+                   char **buf, size_t *len, long long *mtime);
+
+/*
+ * Remove relpath beneath dirfd and everything below it, without following
+ * links. A missing path counts as removed. Return 0, or -1 with errno set
+ * by the first failure.
+ */
+int path_remove_tree(int dirfd, const char *relpath);
+
+/*
+ * Remove the directory relpath beneath dirfd and then each parent up to
+ * (not including) the first stop_depth components, while they are empty.
+ */
+void path_prune_empty_dirs(int dirfd, const char *relpath, int stop_depth);
+
+#endif

@@ -1,0 +1,344 @@
+#define _GNU_SOURCE
+#include "plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "path.h"
+#include "scan.h"
+#include "timeparse.h"
+#include "xalloc.h"
+
+/* Per-revision marks while planning one repository. */
+enum { MARK_CANDIDATE = 1, MARK_ALIVE = 2, MARK_TAGGED = 4 };
+
+/*
+ * Set bit on revision index start and every revision reachable from it
+ * through index children in the same repository.
+ */
+static void mark_closure(const struct registry *reg, const struct repo *repo,
+                         uint8_t *marks, long start, uint8_t bit,
+                         long *stack)
+{
+    size_t depth = 0;
+
+    if (start < 0 || (marks[start] & bit))
+        return;
+    marks[start] |= bit;
+    stack[depth++] = start;
+    while (depth > 0) {
+        const struct manifest *m =
+            reg->manifests[repo->revisions[stack[--depth]]];
+        for (size_t i = 0; m && i < m->child_count; i++) {
+            long c = registry_find_revision(repo, m->children[i]);
+            if (c < 0 || (marks[c] & bit))
+                continue;
+            marks[c] |= bit;
+            stack[depth++] = c;
+        }
+    }
+}
+
+/* Return 1 when the link file at rel (under the repository) is old enough
+ * to sweep; a link that cannot be examined stays. */
+static int link_older_than(struct registry *reg, const struct repo *repo,
+                           const char *rel, int64_t limit)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int fd;
+
+    pathf(path, sizeof(path), "repositories/%s/%s", repo->name, rel);
+    fd = path_open(reg->v2_fd, path, O_RDONLY | O_PATH);
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    return (int64_t)st.st_mtim.tv_sec < limit;
+}
+
+static void plan_revisions(struct registry *reg, struct repo *repo,
+                           const struct plan_options *opt, uint8_t *marks,
+                           long *stack)
+{
+    char hex[DIGEST_HEX_LEN + 1], rel[PATH_MAX];
+    int64_t limit = reg->scan_started - opt->grace;
+
+    memset(marks, 0, repo->revision_count);
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        long r = registry_find_revision(repo, repo->tags[i].digest);
+        mark_closure(reg, repo, marks, r, MARK_TAGGED, stack);
+        if (repo->tags[i].remove)
+            mark_closure(reg, repo, marks, r, MARK_CANDIDATE, stack);
+    }
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        if (repo->revision_remove[i] == REV_FORCED)
+            mark_closure(reg, repo, marks, (long)i, MARK_CANDIDATE, stack);
+    }
+    if (opt->untagged) {
+        for (size_t i = 0; i < repo->revision_count; i++) {
+            if (marks[i] & (MARK_TAGGED | MARK_CANDIDATE))
+                continue;
+            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
+            pathf(rel, sizeof(rel), "_manifests/revisions/sha256/%s/link",
+                     hex);
+            if (link_older_than(reg, repo, rel, limit))
+                marks[i] |= MARK_CANDIDATE;
+        }
+    }
+    /* What remaining tags reach, and every revision not a candidate,
+     * stays together with everything it reaches. */
+    for (size_t i = 0; i < repo->tag_count; i++)
+        if (!repo->tags[i].remove)
+            mark_closure(reg, repo, marks,
+                         registry_find_revision(repo, repo->tags[i].digest),
+                         MARK_ALIVE, stack);
+    for (size_t i = 0; i < repo->revision_count; i++)
+        if (!(marks[i] & MARK_CANDIDATE))
+            mark_closure(reg, repo, marks, (long)i, MARK_ALIVE, stack);
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        int forced = repo->revision_remove[i] == REV_FORCED;
+        int go = (marks[i] & MARK_CANDIDATE) && !(marks[i] & MARK_ALIVE);
+
+        if (forced && !go) {
+            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
+            registry_problem(reg, repo->name, repo->name,
+                             "sha256:%s stays: an index that stays in the "
+                             "repository lists it; delete that index first",
+                             hex);
+        }
+        repo->revision_remove[i] = go && !repo->pinned ? REV_REMOVE
+                                                       : REV_STAYS;
+    }
+}
+
+/* Stamp (repository number + 1) on every blob a manifest references. */
+static void stamp_refs(const struct manifest *m, uint32_t id, uint32_t *stamp,
+                       uint32_t value)
+{
+    stamp[id] = value;
+    if (!m)
+        return;
+    if (m->config != DIGEST_NONE)
+        stamp[m->config] = value;
+    for (size_t i = 0; i < m->layer_count; i++)
+        stamp[m->layers[i]] = value;
+}
+
+static void plan_layers(struct registry *reg, struct repo *repo,
+                        uint32_t repo_stamp, const struct plan_options *opt,
+                        uint32_t *alive_stamp, uint32_t *start_stamp)
+{
+    char hex[DIGEST_HEX_LEN + 1], rel[PATH_MAX];
+    int64_t limit = reg->scan_started - opt->grace;
+
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        uint32_t id = repo->revisions[i];
+        stamp_refs(reg->manifests[id], id, start_stamp, repo_stamp);
+        if (repo->revision_remove[i] != REV_REMOVE)
+            stamp_refs(reg->manifests[id], id, alive_stamp, repo_stamp);
+    }
+    for (size_t i = 0; i < repo->layer_count; i++) {
+        uint32_t id = repo->layers[i];
+
+        repo->layer_remove[i] = 0;
+        if (repo->pinned || alive_stamp[id] == repo_stamp)
+            continue;
+        if (start_stamp[id] == repo_stamp) {
+            repo->layer_remove[i] = 1;
+        } else if (opt->sweep) {
+            digest_to_hex(&reg->ids.digests[id], hex);
+            pathf(rel, sizeof(rel), "_layers/sha256/%s/link", hex);
+            repo->layer_remove[i] = link_older_than(reg, repo, rel, limit);
+        }
+    }
+}
+
+/* Read _uploads/<name>/startedat; 1 when the upload is older than limit. */
+static int upload_is_stale(struct registry *reg, const struct repo *repo,
+                           const char *name, int64_t limit)
+{
+    char path[PATH_MAX];
+    char *buf;
+    size_t len;
+    int64_t started;
+
+    pathf(path, sizeof(path), "repositories/%s/_uploads/%s/startedat",
+             repo->name, name);
+    if (path_read_file(reg->v2_fd, path, 256, &buf, &len, NULL) != 0) {
+        log_info("%s: cannot read (%s); upload left alone", path,
+                 strerror(errno));
+        return 0;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    if (timeparse_rfc3339(buf, len, &started) != 0) {
+        log_info("%s: not an RFC 3339 time; upload left alone", path);
+        free(buf);
+        return 0;
+    }
+    free(buf);
+    return started < limit;
+}
+
+static void plan_uploads(struct registry *reg, struct repo *repo,
+                         const struct plan_options *opt)
+{
+    for (size_t i = 0; i < repo->upload_count; i++)
+        repo->upload_remove[i] =
+            opt->sweep && !repo->frozen &&
+            upload_is_stale(reg, repo, repo->uploads[i],
+                            reg->scan_started - opt->grace);
+}
+
+static void set_live(struct registry *reg, uint32_t id)
+{
+    const struct manifest *m = reg->manifests[id];
+
+    reg->flags[id] |= ID_LIVE;
+    if (!m)
+        return;
+    if (m->config != DIGEST_NONE)
+        reg->flags[m->config] |= ID_LIVE;
+    for (size_t i = 0; i < m->layer_count; i++)
+        reg->flags[m->layers[i]] |= ID_LIVE;
+}
+
+void plan_mark_live(struct registry *reg)
+{
+    for (size_t i = 0; i < reg->ids.count; i++)
+        reg->flags[i] &= (uint8_t)~ID_LIVE;
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+
+        for (size_t i = 0; i < repo->tag_count; i++)
+            if (!repo->tags[i].remove)
+                set_live(reg, repo->tags[i].digest);
+        for (size_t i = 0; i < repo->revision_count; i++)
+            if (repo->revision_remove[i] != REV_REMOVE)
+                set_live(reg, repo->revisions[i]);
+        for (size_t i = 0; i < repo->layer_count; i++)
+            if (!repo->layer_remove[i])
+                reg->flags[repo->layers[i]] |= ID_LIVE;
+    }
+}
+
+static void add_candidate(struct registry *reg, uint32_t id)
+{
+    const struct manifest *m = reg->manifests[id];
+
+    reg->flags[id] |= ID_CANDIDATE;
+    if (!m)
+        return;
+    if (m->config != DIGEST_NONE)
+        reg->flags[m->config] |= ID_CANDIDATE;
+    for (size_t i = 0; i < m->layer_count; i++)
+        reg->flags[m->layers[i]] |= ID_CANDIDATE;
+}
+
+static void plan_blobs(struct registry *reg, const struct plan_options *opt,
+                       struct plan *plan)
+{
+    int64_t limit = reg->scan_started - opt->grace;
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+        for (size_t i = 0; i < repo->revision_count; i++)
+            if (repo->revision_remove[i] == REV_REMOVE)
+                add_candidate(reg, repo->revisions[i]);
+        for (size_t i = 0; i < repo->layer_count; i++)
+            if (repo->layer_remove[i])
+                reg->flags[repo->layers[i]] |= ID_CANDIDATE;
+    }
+    for (uint32_t id = 0; id < reg->ids.count; id++) {
+        uint8_t f = reg->flags[id];
+        long long size, mtime = 0;
+
+        if (opt->sweep && (f & ID_IN_STORE))
+            f |= ID_CANDIDATE;
+        if (!(f & ID_CANDIDATE) || (f & ID_LIVE))
+            continue;
+        size = scan_blob_size(reg, id, &mtime);
+        if (size < 0)
+            continue; /* absent, as layers with external URLs are */
+        if (!(f & ID_REFERENCED) && mtime >= limit)
+            continue;
+        plan->blobs = xgrow(plan->blobs, &plan->blob_capacity,
+                            plan->blob_count + 1, sizeof(*plan->blobs));
+        plan->blobs[plan->blob_count].id = id;
+        plan->blobs[plan->blob_count].size = size;
+        plan->blob_count++;
+        plan->bytes_freed += size;
+    }
+}
+
+void plan_build(struct registry *reg, const struct plan_options *opt,
+                struct plan *plan)
+{
+    uint32_t *alive_stamp = xcalloc(reg->ids.count, sizeof(uint32_t));
+    uint32_t *start_stamp = xcalloc(reg->ids.count, sizeof(uint32_t));
+    size_t max_revisions = 1;
+
+    memset(plan, 0, sizeof(*plan));
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].revision_count > max_revisions)
+            max_revisions = reg->repos[r].revision_count;
+    {
+        uint8_t *marks = xmalloc(max_revisions);
+        long *stack = xmalloc(max_revisions * sizeof(long));
+
+        for (size_t r = 0; r < reg->repo_count; r++) {
+            struct repo *repo = &reg->repos[r];
+            int active = repo->selected && !repo->frozen;
+
+            if (!repo->revision_remove)
+                repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
+            repo->layer_remove = xcalloc(repo->layer_count + 1, 1);
+            repo->upload_remove = xcalloc(repo->upload_count + 1, 1);
+            for (size_t i = 0; i < repo->tag_count; i++) {
+                if (!active)
+                    repo->tags[i].remove = 0;
+                plan->tags_deleted += repo->tags[i].remove;
+                plan->tags_kept += !repo->tags[i].remove;
+            }
+            if (!active) {
+                memset(repo->revision_remove, REV_STAYS,
+                       repo->revision_count);
+                continue;
+            }
+            plan_revisions(reg, repo, opt, marks, stack);
+            plan_layers(reg, repo, (uint32_t)r + 1, opt, alive_stamp,
+                        start_stamp);
+            plan_uploads(reg, repo, opt);
+            for (size_t i = 0; i < repo->revision_count; i++)
+                plan->manifests_deleted +=
+                    repo->revision_remove[i] == REV_REMOVE;
+            for (size_t i = 0; i < repo->layer_count; i++)
+                plan->layer_links_deleted += repo->layer_remove[i];
+            for (size_t i = 0; i < repo->upload_count; i++)
+                plan->uploads_deleted += repo->upload_remove[i];
+        }
+        free(marks);
+        free(stack);
+    }
+    free(alive_stamp);
+    free(start_stamp);
+    plan_mark_live(reg);
+    plan_blobs(reg, opt, plan);
+}
+
+void plan_free(struct plan *plan)
+{
+    free(plan->blobs);
+    memset(plan, 0, sizeof(*plan));
+}

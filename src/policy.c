@@ -1,0 +1,759 @@
+#define _GNU_SOURCE
+#include "policy.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "path.h"
+#include "rx.h"
+#include "timeparse.h"
+#include "version.h"
+#include "xalloc.h"
+
+/* Instructions between two checks of the budget. */
+#define HOOK_INTERVAL 1000
+/* Largest policy file read. */
+#define POLICY_MAX_BYTES (1024 * 1024)
+
+struct policy {
+    lua_State *L;
+    const struct policy_options *opt;
+    size_t memory_used;
+    uint64_t instructions;
+    int budget_exceeded;
+    int memory_exceeded;
+    int loading;
+    int *env_refs; /* one environment table per policy file */
+    struct rx_cache *rx;
+    /* The repository being evaluated. */
+    struct registry *reg;
+    struct repo *repo;
+    int lookup_ref; /* tag table or name -> tag index (1-based) */
+};
+
+/* Registry keys: addresses of these variables. */
+static const char policy_key = 0;
+
+static struct policy *get_policy(lua_State *L)
+{
+    struct policy *p;
+
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &policy_key);
+    p = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return p;
+}
+
+/*** sandbox ***/
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct policy *p = ud;
+    size_t old = ptr ? osize : 0;
+
+    if (nsize == 0) {
+        p->memory_used -= old;
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > old && p->memory_used + (nsize - old) > p->opt->max_memory) {
+        p->memory_exceeded = 1;
+        return NULL;
+    }
+    ptr = realloc(ptr, nsize);
+    if (ptr)
+        p->memory_used = p->memory_used - old + nsize;
+    return ptr;
+}
+
+/* Once the budget is spent, every later hook raises again, so a policy's
+ * own pcall cannot swallow the stop. */
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    struct policy *p = get_policy(L);
+
+    (void)ar;
+    p->instructions += HOOK_INTERVAL;
+    if (p->instructions > p->opt->max_instructions) {
+        p->budget_exceeded = 1;
+        luaL_error(L, "policy exceeded its budget of %llu instructions for "
+                   "one repository (--max-instructions)",
+                   (unsigned long long)p->opt->max_instructions);
+    }
+}
+
+/* __index of a policy's environment: allowed globals, else an error. */
+static int l_env_index(lua_State *L)
+{
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    if (!lua_isnil(L, -1))
+        return 1;
+    if (lua_type(L, 2) == LUA_TSTRING)
+        return luaL_error(L, "undefined global '%s'", lua_tostring(L, 2));
+    return luaL_error(L, "undefined global");
+}
+
+/* __newindex: globals may be defined while the file loads, not later. */
+static int l_env_newindex(lua_State *L)
+{
+    struct policy *p = get_policy(L);
+
+    if (!p->loading)
+        return luaL_error(L, "assignment to global '%s' inside policy(); "
+                          "use a local variable",
+                          lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2)
+                                                        : "?");
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int l_readonly_newindex(lua_State *L)
+{
+    return luaL_error(L, "attempt to modify a read-only table");
+}
+
+static int l_readonly_len(lua_State *L)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+static int l_readonly_pairs(lua_State *L)
+{
+    lua_getglobal(L, "next");
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index");
+    lua_remove(L, -2);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Replace the table on top of the stack with a read-only view of it. */
+static void make_readonly(lua_State *L)
+{
+    lua_newtable(L);             /* data proxy */
+    lua_createtable(L, 0, 5);    /* data proxy mt */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_readonly_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, l_readonly_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, l_readonly_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);     /* data proxy */
+    lua_remove(L, -2);           /* proxy */
+}
+
+static int l_print(lua_State *L)
+{
+    luaL_Buffer b;
+    int n = lua_gettop(L);
+
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    log_msg(LOG_INFO, "policy: %s", lua_tostring(L, -1));
+    return 0;
+}
+
+static int message_handler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+
+    if (!msg)
+        msg = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/*** tags as Lua sees them ***/
+
+/* Index (0-based) of the tag given as argument arg, or raise. */
+static size_t check_tag(lua_State *L, struct policy *p, int arg,
+                        const char *fname)
+{
+    lua_Integer index;
+
+    if (!lua_istable(L, arg) && lua_type(L, arg) != LUA_TSTRING)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: expected a tag or a "
+                      "tag name, got %s", fname, luaL_typename(L, arg)));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->lookup_ref);
+    lua_pushvalue(L, arg);
+    lua_rawget(L, -2);
+    index = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (index <= 0) {
+        if (lua_type(L, arg) == LUA_TSTRING)
+            luaL_error(L, "%s: no tag '%s' in repository %s", fname,
+                       lua_tostring(L, arg), p->repo->name);
+        luaL_error(L, "%s: the table is not a tag of repository %s", fname,
+                   p->repo->name);
+    }
+    return (size_t)index - 1;
+}
+
+/* "file:line" of the Lua code that called the running C function. */
+static char *caller_source(lua_State *L)
+{
+    lua_Debug ar;
+
+    if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "Sl", &ar))
+        return NULL;
+    if (ar.source[0] == '@')
+        return xasprintf("%s:%d", ar.source + 1, ar.currentline);
+    return xasprintf("%s:%d", ar.short_src, ar.currentline);
+}
+
+static int record_verdict(lua_State *L, int keep)
+{
+    struct policy *p = get_policy(L);
+    const char *fname = keep ? "keep" : "delete";
+    size_t index = check_tag(L, p, 1, fname);
+    const char *reason = luaL_optstring(L, 2, NULL);
+    struct tag *t = &p->repo->tags[index];
+
+    if (keep && !t->keep) {
+        t->keep = 1;
+        t->keep_reason = xstrdup(reason ? reason : "kept by policy");
+        t->keep_source = caller_source(L);
+    } else if (!keep && !t->delete) {
+        t->delete = 1;
+        t->delete_reason = xstrdup(reason ? reason : "deleted by policy");
+        t->delete_source = caller_source(L);
+    }
+    return 0;
+}
+
+static int l_keep(lua_State *L)
+{
+    return record_verdict(L, 1);
+}
+
+static int l_delete(lua_State *L)
+{
+    return record_verdict(L, 0);
+}
+
+/*** regprune.* ***/
+
+static int l_duration(lua_State *L)
+{
+    const char *s = luaL_checkstring(L, 1);
+    int64_t seconds;
+
+    if (timeparse_duration(s, &seconds) != 0)
+        return luaL_error(L, "regprune.duration: invalid duration '%s': "
+                          "expected numbers with units s, m, h, d or w, "
+                          "such as \"30d\" or \"1d12h\"", s);
+    lua_pushinteger(L, (lua_Integer)seconds);
+    return 1;
+}
+
+static int regex_match(lua_State *L, int whole)
+{
+    struct policy *p = get_policy(L);
+    size_t slen, plen;
+    const char *s = luaL_checklstring(L, 1, &slen);
+    const char *pattern = luaL_checklstring(L, 2, &plen);
+    char err[512];
+    int rc = rx_match(p->rx, pattern, plen, s, slen, whole, err, sizeof(err));
+
+    if (rc < 0)
+        return luaL_error(L, "regprune.%s: %s",
+                          whole ? "fullmatch" : "search", err);
+    lua_pushboolean(L, rc);
+    return 1;
+}
+
+static int l_fullmatch(lua_State *L)
+{
+    return regex_match(L, 1);
+}
+
+static int l_search(lua_State *L)
+{
+    return regex_match(L, 0);
+}
+
+struct sort_key {
+    size_t index;
+    const struct tag *tag;
+    int has_created;
+    int64_t created;
+};
+
+static int compare_pushed(const struct sort_key *a, const struct sort_key *b)
+{
+    if (a->tag->pushed != b->tag->pushed)
+        return a->tag->pushed > b->tag->pushed ? -1 : 1;
+    return -version_compare_names(a->tag->name, b->tag->name);
+}
+
+static int compare_keys(const void *x, const void *y, void *arg)
+{
+    const struct sort_key *a = x, *b = y;
+    const char *order = arg;
+
+    switch (order[0]) {
+    case 'v': {
+        int c = version_compare_names(a->tag->name, b->tag->name);
+        return c ? -c : compare_pushed(a, b);
+    }
+    case 'c':
+        if (a->has_created != b->has_created)
+            return a->has_created ? -1 : 1;
+        if (a->has_created && a->created != b->created)
+            return a->created > b->created ? -1 : 1;
+        return compare_pushed(a, b);
+    case 'n':
+        return -natural_compare(a->tag->name, b->tag->name);
+    default:
+        return compare_pushed(a, b);
+    }
+}
+
+static int l_sort(lua_State *L)
+{
+    static const char *const orders[] = {"version", "pushed", "created",
+                                         "name", NULL};
+    struct policy *p = get_policy(L);
+    int order = luaL_checkoption(L, 2, "pushed", orders);
+    lua_Integer n;
+    struct sort_key *keys;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = luaL_len(L, 1);
+    if (n < 0 || (size_t)n > p->repo->tag_count * 64 + 64)
+        return luaL_error(L, "regprune.sort: the list has %lld entries, "
+                          "more than the repository's tags",
+                          (long long)n);
+    /* Check every element before allocating, since checks may raise. */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        check_tag(L, p, lua_gettop(L), "regprune.sort");
+        lua_pop(L, 1);
+    }
+    keys = lua_newuserdatauv(L, (size_t)n * sizeof(*keys) + 1, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        const struct manifest *m;
+        struct sort_key *k = &keys[i - 1];
+
+        lua_geti(L, 1, i);
+        k->index = check_tag(L, p, lua_gettop(L), "regprune.sort");
+        lua_pop(L, 1);
+        k->tag = &p->repo->tags[k->index];
+        m = p->reg->manifests[k->tag->digest];
+        k->has_created = m && m->has_created;
+        k->created = k->has_created ? m->created : 0;
+    }
+    qsort_r(keys, (size_t)n, sizeof(*keys), compare_keys,
+            (void *)orders[order]);
+    lua_createtable(L, (int)n, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->lookup_ref);
+    for (lua_Integer i = 1; i <= n; i++) {
+        /* The lookup table maps index+1 back to the tag table too. */
+        lua_rawgeti(L, -1, -(lua_Integer)keys[i - 1].index - 1);
+        lua_rawseti(L, -3, i);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+static void open_regprune_table(lua_State *L, const struct policy_options *opt)
+{
+    static const luaL_Reg funcs[] = {
+        {"duration", l_duration},   {"fullmatch", l_fullmatch},
+        {"search", l_search},       {"sort", l_sort},
+        {NULL, NULL},
+    };
+
+    luaL_newlib(L, funcs);
+    lua_pushinteger(L, (lua_Integer)opt->now);
+    lua_setfield(L, -2, "now");
+    lua_createtable(L, 0, (int)opt->param_count);
+    for (size_t i = 0; i < opt->param_count; i++) {
+        lua_pushstring(L, opt->params[i].value);
+        lua_setfield(L, -2, opt->params[i].name);
+    }
+    make_readonly(L);
+    lua_setfield(L, -2, "params");
+    make_readonly(L);
+}
+
+/* Build the table of globals every policy may read; leaves it on top. */
+static void open_sandbox(lua_State *L, const struct policy_options *opt)
+{
+    static const char *const removed[] = {"dofile", "loadfile", "load",
+                                          "collectgarbage", "require", NULL};
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL},
+    };
+
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    for (const char *const *name = removed; *name; name++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *name);
+    }
+    /* string.dump would hand out bytecode; nothing needs it. */
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_print);
+    lua_setfield(L, -2, "print");
+    lua_pushcfunction(L, l_keep);
+    lua_setfield(L, -2, "keep");
+    lua_pushcfunction(L, l_delete);
+    lua_setfield(L, -2, "delete");
+    open_regprune_table(L, opt);
+    lua_setfield(L, -2, "regprune");
+}
+
+static char *read_policy_file(const char *path, size_t *len, char **err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+
+    if (!f) {
+        *err = xasprintf("cannot open policy %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf = xmalloc(POLICY_MAX_BYTES + 1);
+    *len = fread(buf, 1, POLICY_MAX_BYTES + 1, f);
+    if (ferror(f) || *len > POLICY_MAX_BYTES) {
+        *err = ferror(f) ? xasprintf("cannot read policy %s: %s", path,
+                                     strerror(errno))
+                         : xasprintf("policy %s is larger than %d bytes",
+                                     path, POLICY_MAX_BYTES);
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Run the chunk on top of the stack with the budget reset. */
+static int protected_call(struct policy *p, int nargs, char **err,
+                          const char *what)
+{
+    lua_State *L = p->L;
+    int base = lua_gettop(L) - nargs;
+    int rc;
+
+    lua_pushcfunction(L, message_handler);
+    lua_insert(L, base);
+    p->instructions = 0;
+    p->budget_exceeded = p->memory_exceeded = 0;
+    rc = lua_pcall(L, nargs, 0, base);
+    if (rc == LUA_OK && !p->budget_exceeded && !p->memory_exceeded) {
+        lua_remove(L, base);
+        return 0;
+    }
+    if (rc != LUA_OK) {
+        *err = xasprintf("%s: %s", what, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    } else {
+        *err = xasprintf("%s: the policy caught the error that stopped it: "
+                         "%s", what,
+                         p->budget_exceeded ? "instruction budget exceeded "
+                                              "(--max-instructions)"
+                                            : "memory limit exceeded "
+                                              "(--max-memory)");
+    }
+    if (p->memory_exceeded && rc != LUA_OK) {
+        char *full = xasprintf("%s\n(the policy used more than its memory "
+                               "limit of %zu bytes, --max-memory)", *err,
+                               p->opt->max_memory);
+        free(*err);
+        *err = full;
+    }
+    lua_remove(L, base);
+    return -1;
+}
+
+static int load_file(struct policy *p, size_t i, char **err)
+{
+    lua_State *L = p->L;
+    const char *path = p->opt->files[i];
+    size_t len;
+    char *buf = read_policy_file(path, &len, err);
+    char *chunkname, *what;
+    int rc;
+
+    if (!buf)
+        return -1;
+    chunkname = xasprintf("@%s", path);
+    rc = luaL_loadbufferx(L, buf, len, chunkname, "t");
+    free(chunkname);
+    free(buf);
+    if (rc != LUA_OK) {
+        *err = xasprintf("cannot load policy: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->env_refs[i]);
+    lua_setupvalue(L, -2, 1);
+    what = xasprintf("policy %s failed while loading", path);
+    rc = protected_call(p, 0, err, what);
+    free(what);
+    if (rc)
+        return -1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->env_refs[i]);
+    lua_pushliteral(L, "policy");
+    rc = lua_rawget(L, -2) == LUA_TFUNCTION;
+    lua_pop(L, 2);
+    if (!rc) {
+        *err = xasprintf("policy %s does not define a function "
+                         "policy(repo)", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Push a new environment for one policy file: its own globals first, then
+ * the sandbox's, and an error for any other name. */
+static void push_environment(lua_State *L, int sandbox)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, sandbox);
+    lua_pushcclosure(L, l_env_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_env_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+struct policy *policy_load(const struct policy_options *opt, char **err)
+{
+    struct policy *p = xcalloc(1, sizeof(*p));
+    lua_State *L;
+    int sandbox;
+
+    p->opt = opt;
+    p->lookup_ref = LUA_NOREF;
+    L = p->L = lua_newstate(capped_alloc, p);
+    if (!L) {
+        *err = xasprintf("cannot create the Lua state");
+        free(p);
+        return NULL;
+    }
+    lua_pushlightuserdata(L, p);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &policy_key);
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
+    p->rx = rx_cache_new();
+    open_sandbox(L, opt);
+    sandbox = lua_gettop(L);
+    p->env_refs = xcalloc(opt->file_count + 1, sizeof(int));
+    for (size_t i = 0; i < opt->file_count; i++) {
+        push_environment(L, sandbox);
+        p->env_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_pop(L, 1);
+    p->loading = 1;
+    for (size_t i = 0; i < opt->file_count; i++) {
+        if (load_file(p, i, err) != 0) {
+            policy_free(p);
+            return NULL;
+        }
+    }
+    p->loading = 0;
+    return p;
+}
+
+void policy_free(struct policy *p)
+{
+    if (!p)
+        return;
+    lua_close(p->L);
+    rx_cache_free(p->rx);
+    free(p->env_refs);
+    free(p);
+}
+
+/*** evaluation ***/
+
+/* Push a read-only array of strings. */
+static void push_string_array(lua_State *L, const char *const *items,
+                              size_t count)
+{
+    lua_createtable(L, (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        lua_pushstring(L, items[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    make_readonly(L);
+}
+
+static void push_platforms(lua_State *L, struct registry *reg,
+                           const struct repo *repo, const struct manifest *m)
+{
+    const char *items[64];
+    size_t count = 0;
+
+    if (m && m->state == MSTATE_OK && m->child_count == 0 && m->platform)
+        items[count++] = m->platform;
+    for (size_t i = 0; m && i < m->child_count && count < 64; i++) {
+        const char *platform = m->child_platforms[i];
+        const struct manifest *c = reg->manifests[m->children[i]];
+        int dup = 0;
+
+        if (!platform && c && c->platform)
+            platform = c->platform;
+        if (!platform || registry_find_revision(repo, m->children[i]) < 0)
+            continue;
+        for (size_t j = 0; j < count && !dup; j++)
+            dup = strcmp(items[j], platform) == 0;
+        if (!dup)
+            items[count++] = platform;
+    }
+    push_string_array(L, items, count);
+}
+
+/* Push the read-only tag table for repo->tags[i]. */
+static void push_tag(lua_State *L, struct registry *reg,
+                     const struct repo *repo, size_t i)
+{
+    const struct tag *t = &repo->tags[i];
+    const struct manifest *m = reg->manifests[t->digest];
+    char digest[DIGEST_TEXT_LEN + 1];
+
+    digest_to_text(&reg->ids.digests[t->digest], digest);
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, t->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, digest);
+    lua_setfield(L, -2, "digest");
+    lua_pushinteger(L, (lua_Integer)t->pushed);
+    lua_setfield(L, -2, "pushed");
+    if (m && m->has_created) {
+        lua_pushinteger(L, (lua_Integer)m->created);
+        lua_setfield(L, -2, "created");
+    }
+    lua_pushinteger(L, (lua_Integer)registry_image_size(reg, repo,
+                                                         t->digest));
+    lua_setfield(L, -2, "size");
+    push_platforms(L, reg, repo, m);
+    lua_setfield(L, -2, "platforms");
+    make_readonly(L);
+}
+
+/* Push the repo table and fill the lookup table for check_tag. */
+static void push_repo(struct policy *p, struct registry *reg,
+                      struct repo *repo)
+{
+    lua_State *L = p->L;
+    int lookup, tags;
+
+    lua_createtable(L, (int)repo->tag_count, (int)repo->tag_count * 2);
+    lookup = lua_gettop(L);
+    lua_createtable(L, (int)repo->tag_count, 0);
+    tags = lua_gettop(L);
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        lua_Integer index = (lua_Integer)i + 1;
+
+        push_tag(L, reg, repo, i);
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, index);
+        lua_rawset(L, lookup);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, lookup, -index);
+        lua_rawseti(L, tags, index);
+        lua_pushstring(L, repo->tags[i].name);
+        lua_pushinteger(L, index);
+        lua_rawset(L, lookup);
+    }
+    make_readonly(L); /* tags */
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, repo->name);
+    lua_setfield(L, -2, "name");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "tags");
+    make_readonly(L); /* repo */
+    lua_insert(L, lookup);
+    p->lookup_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Keep the most recently pushed tag of a repository the policy emptied. */
+static void protect_last_tag(struct repo *repo)
+{
+    struct tag *newest = NULL;
+
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct tag *t = &repo->tags[i];
+        if (!t->remove)
+            return;
+        if (!newest || t->pushed > newest->pushed ||
+            (t->pushed == newest->pushed &&
+             version_compare_names(t->name, newest->name) > 0))
+            newest = t;
+    }
+    if (!newest)
+        return;
+    newest->remove = 0;
+    newest->keep = 1;
+    free(newest->keep_reason);
+    newest->keep_reason = xstrdup("last tag of the repository; "
+                                  "--allow-empty lets a policy delete it");
+}
+
+int policy_evaluate(struct policy *p, struct registry *reg, struct repo *repo,
+                    char **err)
+{
+    lua_State *L = p->L;
+    int rc = 0;
+
+    p->reg = reg;
+    p->repo = repo;
+    push_repo(p, reg, repo);
+    for (size_t i = 0; i < p->opt->file_count && rc == 0; i++) {
+        char *what;
+
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->env_refs[i]);
+        lua_getfield(L, -1, "policy");
+        lua_remove(L, -2);
+        lua_pushvalue(L, -2);
+        what = xasprintf("policy %s failed on repository %s",
+                         p->opt->files[i], repo->name);
+        rc = protected_call(p, 1, err, what);
+        free(what);
+    }
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->lookup_ref);
+    p->lookup_ref = LUA_NOREF;
+    if (rc)
+        return -1;
+    for (size_t i = 0; i < repo->tag_count; i++)
+        repo->tags[i].remove = repo->tags[i].delete && !repo->tags[i].keep;
+    if (!p->opt->allow_empty)
+        protect_last_tag(repo);
+    /* Give the next repository the memory this one used. */
+    lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}

@@ -1,0 +1,220 @@
+#include "registry.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+uint32_t registry_intern(struct registry *reg, const struct digest *d)
+{
+    uint32_t id = digest_table_intern(&reg->ids, d);
+
+    if (id >= reg->ids_capacity) {
+        size_t old = reg->ids_capacity;
+        size_t cap = old ? old * 2 : 1024;
+
+        while (cap <= id)
+            cap *= 2;
+        reg->manifests = xrealloc(reg->manifests, cap * sizeof(void *));
+        reg->flags = xrealloc(reg->flags, cap);
+        memset(reg->manifests + old, 0, (cap - old) * sizeof(void *));
+        memset(reg->flags + old, 0, cap - old);
+        reg->ids_capacity = cap;
+    }
+    return id;
+}
+
+void registry_problem(struct registry *reg, const char *repo,
+                      const char *path, const char *fmt, ...)
+{
+    struct problem *p;
+    va_list ap;
+    int n;
+
+    reg->problems = xgrow(reg->problems, &reg->problem_capacity,
+                          reg->problem_count + 1, sizeof(*reg->problems));
+    p = &reg->problems[reg->problem_count++];
+    p->repo = repo ? xstrdup(repo) : NULL;
+    p->path = xstrdup(path ? path : "");
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    p->message = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    va_start(ap, fmt);
+    vsnprintf(p->message, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+    va_end(ap);
+    log_warning("%s: %s", p->path, p->message);
+}
+
+void registry_freeze(struct repo *repo, const char *reason)
+{
+    if (!repo->frozen)
+        repo->frozen = xstrdup(reason);
+}
+
+static void manifest_free(struct manifest *m)
+{
+    if (!m)
+        return;
+    free(m->error);
+    free(m->layers);
+    free(m->layer_sizes);
+    free(m->children);
+    for (size_t i = 0; i < m->child_count; i++)
+        free(m->child_platforms ? m->child_platforms[i] : NULL);
+    free(m->child_platforms);
+    free(m->platform);
+    free(m);
+}
+
+static void tag_free(struct tag *t)
+{
+    free(t->name);
+    free(t->keep_reason);
+    free(t->keep_source);
+    free(t->delete_reason);
+    free(t->delete_source);
+}
+
+void registry_free(struct registry *reg)
+{
+    for (size_t i = 0; i < reg->repo_count; i++) {
+        struct repo *r = &reg->repos[i];
+        for (size_t j = 0; j < r->tag_count; j++)
+            tag_free(&r->tags[j]);
+        for (size_t j = 0; j < r->upload_count; j++)
+            free(r->uploads[j]);
+        free(r->tags);
+        free(r->revisions);
+        free(r->revision_remove);
+        free(r->layers);
+        free(r->layer_remove);
+        free(r->uploads);
+        free(r->upload_remove);
+        free(r->frozen);
+        free(r->pinned);
+        free(r->name);
+    }
+    free(reg->repos);
+    for (size_t i = 0; i < reg->ids.count; i++)
+        manifest_free(reg->manifests[i]);
+    free(reg->manifests);
+    free(reg->flags);
+    for (size_t i = 0; i < reg->problem_count; i++) {
+        free(reg->problems[i].repo);
+        free(reg->problems[i].path);
+        free(reg->problems[i].message);
+    }
+    free(reg->problems);
+    digest_table_free(&reg->ids);
+    if (reg->v2_fd >= 0)
+        close(reg->v2_fd);
+    free(reg->root);
+    memset(reg, 0, sizeof(*reg));
+    reg->v2_fd = -1;
+}
+
+struct repo *registry_find_repo(struct registry *reg, const char *name)
+{
+    size_t lo = 0, hi = reg->repo_count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(reg->repos[mid].name, name);
+        if (c == 0)
+            return &reg->repos[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+struct tag *registry_find_tag(struct repo *repo, const char *name)
+{
+    size_t lo = 0, hi = repo->tag_count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(repo->tags[mid].name, name);
+        if (c == 0)
+            return &repo->tags[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+long registry_find_revision(const struct repo *repo, uint32_t id)
+{
+    size_t lo = 0, hi = repo->revision_count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (repo->revisions[mid] == id)
+            return (long)mid;
+        if (repo->revisions[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Add blob id with size to a small set; return its size if newly added. */
+static int64_t count_once(uint32_t **seen, size_t *count, size_t *cap,
+                          uint32_t id, int64_t size)
+{
+    for (size_t i = 0; i < *count; i++)
+        if ((*seen)[i] == id)
+            return 0;
+    *seen = xgrow(*seen, cap, *count + 1, sizeof(**seen));
+    (*seen)[(*count)++] = id;
+    return size > 0 ? size : 0;
+}
+
+static int64_t add_image(struct registry *reg, const struct manifest *m,
+                         uint32_t **seen, size_t *count, size_t *cap)
+{
+    int64_t total = 0;
+
+    if (m->config != DIGEST_NONE)
+        total += count_once(seen, count, cap, m->config, m->config_size);
+    for (size_t i = 0; i < m->layer_count; i++)
+        total += count_once(seen, count, cap, m->layers[i],
+                            m->layer_sizes[i]);
+    (void)reg;
+    return total;
+}
+
+int64_t registry_image_size(struct registry *reg, const struct repo *repo,
+                            uint32_t manifest_id)
+{
+    const struct manifest *m = reg->manifests[manifest_id];
+    uint32_t *seen = NULL;
+    size_t count = 0, cap = 0;
+    int64_t total;
+
+    if (!m || m->state != MSTATE_OK)
+        return 0;
+    total = m->blob_size;
+    total += add_image(reg, m, &seen, &count, &cap);
+    for (size_t i = 0; i < m->child_count; i++) {
+        const struct manifest *c = reg->manifests[m->children[i]];
+        if (!c || c->state != MSTATE_OK ||
+            registry_find_revision(repo, m->children[i]) < 0)
+            continue;
+        total += count_once(&seen, &count, &cap, m->children[i],
+                            c->blob_size);
+        total += add_image(reg, c, &seen, &count, &cap);
+    }
+    free(seen);
+    return total;
+}

@@ -1,0 +1,125 @@
+/*
+ * The in-memory model of one registry storage tree: repositories with their
+ * tags, revisions and layer links, and every digest met, numbered by the
+ * registry's digest table. scan.c builds it, policy.c writes verdicts into
+ * the tags, plan.c marks what goes, and remove.c carries that out.
+ */
+#ifndef REGPRUNE_REGISTRY_H
+#define REGPRUNE_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "manifest.h"
+
+enum verdict { VERDICT_NONE, VERDICT_KEEP, VERDICT_DELETE };
+
+struct tag {
+    char *name;
+    uint32_t digest; /* id of the manifest current/link names */
+    int64_t pushed;  /* mtime of current/link, Unix seconds */
+    /* Verdicts as recorded; keep wins over delete. */
+    char *keep_reason, *keep_source;
+    char *delete_reason, *delete_source;
+    unsigned keep : 1, delete : 1;
+    unsigned remove : 1; /* plan: this tag goes */
+};
+
+struct repo {
+    char *name;
+    struct tag *tags;
+    size_t tag_count;
+    uint32_t *revisions; /* manifest ids with a revision link */
+    size_t revision_count;
+    uint8_t *revision_remove; /* plan, per revision */
+    uint32_t *layers; /* blob ids with a _layers link */
+    size_t layer_count;
+    uint8_t *layer_remove; /* plan, per layer link */
+    char **uploads; /* names under _uploads */
+    size_t upload_count;
+    uint8_t *upload_remove;
+    char *frozen; /* why nothing here may be deleted, or NULL */
+    char *pinned; /* why every revision and layer link stays, or NULL */
+    unsigned selected : 1; /* the command applies to this repository */
+    unsigned child_missing_noted : 1;
+};
+
+/* What one manifest blob holds, shared by every repository linking it. */
+enum manifest_state {
+    MSTATE_UNREAD,
+    MSTATE_OK,
+    MSTATE_UNKNOWN, /* parsed, but of a kind whose references are unknown */
+    MSTATE_MISSING, /* no blob data */
+    MSTATE_INVALID  /* unreadable, too large or not a manifest */
+};
+
+struct manifest {
+    enum manifest_state state;
+    enum manifest_kind kind;
+    char *error; /* for UNKNOWN, MISSING and INVALID */
+    int64_t blob_size;
+    uint32_t config;  /* DIGEST_NONE when absent */
+    uint32_t *layers; /* blob ids, config excluded */
+    int64_t *layer_sizes;
+    size_t layer_count;
+    int64_t config_size;
+    uint32_t *children;
+    char **child_platforms;
+    size_t child_count;
+    uint32_t subject; /* DIGEST_NONE when absent */
+    int has_created;
+    int64_t created;
+    char *platform;
+    unsigned config_read : 1;
+};
+
+/* Per-id flags in struct registry. */
+enum {
+    ID_REFERENCED = 1, /* referenced by a manifest or link when scanned */
+    ID_LIVE = 2,       /* plan: something that remains needs this blob */
+    ID_CANDIDATE = 4,  /* plan: may be deleted if not live */
+    ID_IN_STORE = 8    /* listed under blobs/ */
+};
+
+struct problem {
+    char *repo; /* NULL for problems outside a repository */
+    char *path; /* relative to the v2 directory */
+    char *message;
+};
+
+struct registry {
+    char *root;     /* the rootdirectory given */
+    int v2_fd;      /* ROOT/docker/registry/v2 */
+    int64_t scan_started; /* wall clock, Unix seconds */
+    struct digest_table ids;
+    size_t ids_capacity; /* allocated length of the per-id arrays */
+    struct manifest **manifests; /* per id, NULL when not a manifest */
+    uint8_t *flags;              /* per id, ID_* bits */
+    struct repo *repos;          /* sorted by name */
+    size_t repo_count;
+    struct problem *problems;
+    size_t problem_count, problem_capacity;
+};
+
+/* Return the id of d, growing the per-id arrays as needed. */
+uint32_t registry_intern(struct registry *reg, const struct digest *d);
+/* Record a problem; it is also logged at warning level. */
+void registry_problem(struct registry *reg, const char *repo,
+                      const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Freeze a repository with a reason, keeping the first reason given. */
+void registry_freeze(struct repo *repo, const char *reason);
+void registry_free(struct registry *reg);
+struct repo *registry_find_repo(struct registry *reg, const char *name);
+struct tag *registry_find_tag(struct repo *repo, const char *name);
+/* Return the position of manifest id in repo's revisions, or -1. */
+long registry_find_revision(const struct repo *repo, uint32_t id);
+/*
+ * Bytes of a tag's image: manifest, config and layers, and for an index
+ * every platform's, each blob counted once. Unknown sizes count as 0.
+ */
+int64_t registry_image_size(struct registry *reg, const struct repo *repo,
+                            uint32_t manifest_id);
+
+#endif

@@ -1,0 +1,414 @@
+#include "report.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "timeparse.h"
+#include "xalloc.h"
+
+void report_format_size(int64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB",
+                                        "PiB"};
+    double v = (double)bytes;
+    int u = 0;
+
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%lld B", (long long)bytes);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+static json_t *digest_json(const struct registry *reg, uint32_t id)
+{
+    char text[DIGEST_TEXT_LEN + 1];
+
+    digest_to_text(&reg->ids.digests[id], text);
+    return json_string(text);
+}
+
+/* The verdict, reason and source a tag ends with. */
+static void tag_outcome(const struct repo *repo, const struct tag *t,
+                        const char **verdict, const char **reason,
+                        const char **source, char *buf, size_t size)
+{
+    *verdict = t->remove ? "delete" : "keep";
+    *source = NULL;
+    if (t->remove) {
+        *reason = t->delete_reason;
+        *source = t->delete_source;
+    } else if (t->keep) {
+        *reason = t->keep_reason;
+        *source = t->keep_source;
+    } else if (t->delete && repo->frozen) {
+        snprintf(buf, size, "%s, but the repository is frozen: %s",
+                 t->delete_reason, repo->frozen);
+        *reason = buf;
+        *source = t->delete_source;
+    } else if (t->delete) {
+        *reason = t->delete_reason;
+        *source = t->delete_source;
+    } else {
+        *reason = "no verdict";
+    }
+    if (!*reason)
+        *reason = "";
+}
+
+static json_t *json_or_null(json_t *v, int present)
+{
+    if (present)
+        return v;
+    json_decref(v);
+    return json_null();
+}
+
+static json_t *plan_repo_json(struct registry *reg, const struct repo *repo)
+{
+    json_t *obj = json_object(), *tags = json_array();
+    json_t *manifests = json_array(), *layers = json_array();
+    json_t *uploads = json_array();
+    char buf[1024];
+
+    json_object_set_new(obj, "name", json_string(repo->name));
+    json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
+    if (repo->frozen)
+        json_object_set_new(obj, "frozen_reason", json_string(repo->frozen));
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        const struct tag *t = &repo->tags[i];
+        const struct manifest *m = reg->manifests[t->digest];
+        const char *verdict, *reason, *source;
+        json_t *tag = json_object();
+
+        tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
+        json_object_set_new(tag, "name", json_string(t->name));
+        json_object_set_new(tag, "digest", digest_json(reg, t->digest));
+        json_object_set_new(tag, "verdict", json_string(verdict));
+        json_object_set_new(tag, "reason", json_string(reason));
+        json_object_set_new(tag, "source",
+                            source ? json_string(source) : json_null());
+        json_object_set_new(tag, "pushed", json_integer(t->pushed));
+        json_object_set_new(
+            tag, "created",
+            json_or_null(json_integer(m && m->has_created ? m->created : 0),
+                         m && m->has_created));
+        json_object_set_new(tag, "size",
+                            json_integer(registry_image_size(reg, repo,
+                                                             t->digest)));
+        json_array_append_new(tags, tag);
+    }
+    for (size_t i = 0; i < repo->revision_count; i++)
+        if (repo->revision_remove && repo->revision_remove[i] == REV_REMOVE)
+            json_array_append_new(manifests,
+                                  digest_json(reg, repo->revisions[i]));
+    for (size_t i = 0; i < repo->layer_count; i++)
+        if (repo->layer_remove && repo->layer_remove[i])
+            json_array_append_new(layers, digest_json(reg, repo->layers[i]));
+    for (size_t i = 0; i < repo->upload_count; i++)
+        if (repo->upload_remove && repo->upload_remove[i])
+            json_array_append_new(uploads, json_string(repo->uploads[i]));
+    json_object_set_new(obj, "tags", tags);
+    json_object_set_new(obj, "manifests_deleted", manifests);
+    json_object_set_new(obj, "layer_links_deleted", layers);
+    json_object_set_new(obj, "uploads_deleted", uploads);
+    return obj;
+}
+
+static json_t *problems_json(const struct registry *reg)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < reg->problem_count; i++) {
+        const struct problem *p = &reg->problems[i];
+        json_t *obj = json_object();
+        json_object_set_new(obj, "repository",
+                            p->repo ? json_string(p->repo) : json_null());
+        json_object_set_new(obj, "path", json_string(p->path));
+        json_object_set_new(obj, "message", json_string(p->message));
+        json_array_append_new(arr, obj);
+    }
+    return arr;
+}
+
+static int write_json(FILE *out, json_t *doc)
+{
+    int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    json_decref(doc);
+    if (rc == 0)
+        rc = fputc('\n', out) == EOF ? -1 : 0;
+    return rc;
+}
+
+static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
+                     const struct report_options *opt)
+{
+    json_t *doc = json_object(), *repos = json_array();
+    json_t *blobs = json_array(), *totals = json_object();
+
+    json_object_set_new(doc, "regprune", json_integer(1));
+    json_object_set_new(doc, "command", json_string(opt->command));
+    json_object_set_new(doc, "dry_run", json_boolean(opt->dry_run));
+    json_object_set_new(doc, "now", json_integer(opt->now));
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].selected)
+            json_array_append_new(repos, plan_repo_json(reg, &reg->repos[r]));
+    json_object_set_new(doc, "repositories", repos);
+    for (size_t i = 0; i < plan->blob_count; i++) {
+        json_t *b = json_object();
+        json_object_set_new(b, "digest", digest_json(reg, plan->blobs[i].id));
+        json_object_set_new(b, "size", json_integer(plan->blobs[i].size));
+        json_array_append_new(blobs, b);
+    }
+    json_object_set_new(doc, "blobs_deleted", blobs);
+    json_object_set_new(doc, "problems", problems_json(reg));
+    json_object_set_new(totals, "tags_kept", json_integer((json_int_t)plan->tags_kept));
+    json_object_set_new(totals, "tags_deleted",
+                        json_integer((json_int_t)plan->tags_deleted));
+    json_object_set_new(totals, "manifests_deleted",
+                        json_integer((json_int_t)plan->manifests_deleted));
+    json_object_set_new(totals, "layer_links_deleted",
+                        json_integer((json_int_t)plan->layer_links_deleted));
+    json_object_set_new(totals, "uploads_deleted",
+                        json_integer((json_int_t)plan->uploads_deleted));
+    json_object_set_new(totals, "blobs_deleted",
+                        json_integer((json_int_t)plan->blob_count));
+    json_object_set_new(totals, "bytes_freed",
+                        json_integer(plan->bytes_freed));
+    json_object_set_new(doc, "totals", totals);
+    return write_json(out, doc);
+}
+
+static void short_digest(const struct registry *reg, uint32_t id,
+                         char buf[20])
+{
+    char hex[DIGEST_HEX_LEN + 1];
+
+    digest_to_hex(&reg->ids.digests[id], hex);
+    snprintf(buf, 20, "sha256:%.12s", hex);
+}
+
+static size_t name_width(const struct repo *repo)
+{
+    size_t width = 3;
+
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        size_t n = strlen(repo->tags[i].name);
+        if (n > width)
+            width = n;
+    }
+    return width > 40 ? 40 : width;
+}
+
+static void plan_repo_text(FILE *out, struct registry *reg,
+                           const struct repo *repo, const char *verb)
+{
+    size_t deleted = 0, manifests = 0, layers = 0, uploads = 0;
+    int width = (int)name_width(repo);
+    char buf[1024];
+
+    for (size_t i = 0; i < repo->tag_count; i++)
+        deleted += repo->tags[i].remove;
+    fprintf(out, "%s: %zu tags, %zu kept, %zu %s%s%s\n", repo->name,
+            repo->tag_count, repo->tag_count - deleted, deleted, verb,
+            repo->frozen ? "; frozen: " : "",
+            repo->frozen ? repo->frozen : "");
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        const struct tag *t = &repo->tags[i];
+        const char *verdict, *reason, *source;
+        char digest[20], pushed[32], size[32];
+
+        tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
+        short_digest(reg, t->digest, digest);
+        timeparse_format(t->pushed, pushed);
+        report_format_size(registry_image_size(reg, repo, t->digest), size,
+                           sizeof(size));
+        fprintf(out, "  %-6s  %-*s  %s  %.10s  %10s  %s%s%s%s\n", verdict,
+                width, t->name, digest, pushed, size, reason,
+                source ? " (" : "", source ? source : "", source ? ")" : "");
+    }
+    for (size_t i = 0; i < repo->revision_count; i++)
+        manifests += repo->revision_remove[i] == REV_REMOVE;
+    for (size_t i = 0; i < repo->layer_count; i++)
+        layers += repo->layer_remove[i];
+    for (size_t i = 0; i < repo->upload_count; i++)
+        uploads += repo->upload_remove[i];
+    if (manifests)
+        fprintf(out, "  manifests %s: %zu\n", verb, manifests);
+    if (layers)
+        fprintf(out, "  layer links %s: %zu\n", verb, layers);
+    if (uploads)
+        fprintf(out, "  uploads %s: %zu\n", verb, uploads);
+}
+
+static int plan_text(FILE *out, struct registry *reg, const struct plan *plan,
+                     const struct report_options *opt)
+{
+    const char *verb = opt->dry_run ? "to delete" : "deleted";
+    size_t repos = 0;
+    char size[32];
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        size_t changes = 0;
+
+        if (!repo->selected)
+            continue;
+        repos++;
+        for (size_t i = 0; i < repo->revision_count; i++)
+            changes += repo->revision_remove[i] == REV_REMOVE;
+        for (size_t i = 0; i < repo->layer_count; i++)
+            changes += repo->layer_remove[i];
+        for (size_t i = 0; i < repo->upload_count; i++)
+            changes += repo->upload_remove[i];
+        /* gc speaks of objects, not tags: show only repositories it
+         * changes. */
+        if (strcmp(opt->command, "gc") == 0 && changes == 0)
+            continue;
+        plan_repo_text(out, reg, repo, verb);
+    }
+    report_format_size(plan->bytes_freed, size, sizeof(size));
+    fprintf(out, "blobs %s: %zu (%s)\n", verb, plan->blob_count, size);
+    fprintf(out, "summary: %s%s: %zu repositories, %zu tags kept, %zu tags "
+            "%s, %zu manifests, %zu layer links, %zu uploads, %zu blobs, "
+            "%lld bytes %s, %zu problems\n",
+            opt->command, opt->dry_run ? " (dry run)" : "", repos,
+            plan->tags_kept, plan->tags_deleted, verb,
+            plan->manifests_deleted, plan->layer_links_deleted,
+            plan->uploads_deleted, plan->blob_count,
+            (long long)plan->bytes_freed,
+            opt->dry_run ? "to free" : "freed", reg->problem_count);
+    return ferror(out) ? -1 : 0;
+}
+
+int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
+                const struct report_options *opt)
+{
+    if (opt->json)
+        return plan_json(out, reg, plan, opt);
+    return plan_text(out, reg, plan, opt);
+}
+
+static json_t *platforms_json(const struct registry *reg,
+                              const struct repo *repo,
+                              const struct manifest *m)
+{
+    json_t *arr = json_array();
+
+    if (!m)
+        return arr;
+    if (m->child_count == 0 && m->platform)
+        json_array_append_new(arr, json_string(m->platform));
+    for (size_t i = 0; i < m->child_count; i++) {
+        const struct manifest *c = reg->manifests[m->children[i]];
+        const char *p = m->child_platforms[i];
+        if (!p && c)
+            p = c->platform;
+        if (p && registry_find_revision(repo, m->children[i]) >= 0)
+            json_array_append_new(arr, json_string(p));
+    }
+    return arr;
+}
+
+static json_t *inventory_repo_json(struct registry *reg,
+                                   const struct repo *repo)
+{
+    json_t *obj = json_object(), *tags = json_array(), *untagged;
+    uint8_t *tagged = xcalloc(repo->revision_count + 1, 1);
+
+    json_object_set_new(obj, "name", json_string(repo->name));
+    json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        const struct tag *t = &repo->tags[i];
+        const struct manifest *m = reg->manifests[t->digest];
+        json_t *tag = json_object();
+        long pos = registry_find_revision(repo, t->digest);
+
+        if (pos >= 0)
+            tagged[pos] = 1;
+        json_object_set_new(tag, "name", json_string(t->name));
+        json_object_set_new(tag, "digest", digest_json(reg, t->digest));
+        json_object_set_new(tag, "pushed", json_integer(t->pushed));
+        json_object_set_new(
+            tag, "created",
+            json_or_null(json_integer(m && m->has_created ? m->created : 0),
+                         m && m->has_created));
+        json_object_set_new(tag, "size",
+                            json_integer(registry_image_size(reg, repo,
+                                                             t->digest)));
+        json_object_set_new(tag, "kind",
+                            json_string(m ? manifest_kind_name(m->kind)
+                                          : "unknown"));
+        json_object_set_new(tag, "platforms", platforms_json(reg, repo, m));
+        json_array_append_new(tags, tag);
+    }
+    untagged = json_array();
+    for (size_t i = 0; i < repo->revision_count; i++)
+        if (!tagged[i])
+            json_array_append_new(untagged,
+                                  digest_json(reg, repo->revisions[i]));
+    free(tagged);
+    json_object_set_new(obj, "tags", tags);
+    json_object_set_new(obj, "manifests",
+                        json_integer((json_int_t)repo->revision_count));
+    json_object_set_new(obj, "layer_links",
+                        json_integer((json_int_t)repo->layer_count));
+    json_object_set_new(obj, "not_tagged_directly", untagged);
+    return obj;
+}
+
+int report_inventory(FILE *out, struct registry *reg, int json)
+{
+    if (json) {
+        json_t *doc = json_object(), *repos = json_array();
+
+        json_object_set_new(doc, "regprune", json_integer(1));
+        json_object_set_new(doc, "command", json_string("ls"));
+        for (size_t r = 0; r < reg->repo_count; r++)
+            if (reg->repos[r].selected)
+                json_array_append_new(repos,
+                                      inventory_repo_json(reg, &reg->repos[r]));
+        json_object_set_new(doc, "repositories", repos);
+        json_object_set_new(doc, "problems", problems_json(reg));
+        return write_json(out, doc);
+    }
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        int width = (int)name_width(repo);
+
+        if (!repo->selected)
+            continue;
+        fprintf(out, "%s: %zu tags, %zu manifests, %zu layer links%s%s\n",
+                repo->name, repo->tag_count, repo->revision_count,
+                repo->layer_count, repo->frozen ? "; frozen: " : "",
+                repo->frozen ? repo->frozen : "");
+        for (size_t i = 0; i < repo->tag_count; i++) {
+            const struct tag *t = &repo->tags[i];
+            const struct manifest *m = reg->manifests[t->digest];
+            char digest[20], pushed[32], created[32], size[32];
+            json_t *platforms = platforms_json(reg, repo, m);
+            size_t k;
+            json_t *p;
+
+            short_digest(reg, t->digest, digest);
+            timeparse_format(t->pushed, pushed);
+            if (m && m->has_created)
+                timeparse_format(m->created, created);
+            else
+                strcpy(created, "-");
+            report_format_size(registry_image_size(reg, repo, t->digest),
+                               size, sizeof(size));
+            fprintf(out, "  %-*s  %s  pushed %.10s  created %-10.10s  %10s ",
+                    width, t->name, digest, pushed, created, size);
+            json_array_foreach(platforms, k, p)
+                fprintf(out, "%s%s", k ? "," : " ", json_string_value(p));
+            fputc('\n', out);
+            json_decref(platforms);
+        }
+    }
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * The report on stdout: the plan or the inventory as aligned text for
+ * people, or as one JSON document for programs (see README for its shape).
+ */
+#ifndef REGPRUNE_REPORT_H
+#define REGPRUNE_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "plan.h"
+#include "registry.h"
+
+struct report_options {
+    const char *command; /* "prune", "delete" or "gc" */
+    int dry_run;
+    int json;
+    int64_t now;
+};
+
+/* Write the plan of a prune, delete or gc run. Return 0, or -1 on a write
+ * error. */
+int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
+                const struct report_options *opt);
+
+/* Write the inventory of the selected repositories (the ls command). */
+int report_inventory(FILE *out, struct registry *reg, int json);
+
+/* Format bytes in binary units ("12.3 MiB") into buf. */
+void report_format_size(int64_t bytes, char *buf, size_t size);
+
+#endif

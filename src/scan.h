@@ -1,0 +1,36 @@
+/*
+ * Reading a registry storage tree into struct registry. Only reads: no
+ * function here changes anything on disk.
+ */
+#ifndef REGPRUNE_SCAN_H
+#define REGPRUNE_SCAN_H
+
+#include <stddef.h>
+
+#include "registry.h"
+
+/*
+ * Open ROOT (the registry's rootdirectory) and check that it holds
+ * docker/registry/v2. Return 0, or -1 with err set.
+ */
+int scan_open(struct registry *reg, const char *root, char *err,
+              size_t err_size);
+
+/*
+ * Read every repository: tags, revisions, layer links and uploads, then
+ * every manifest they name. With read_configs, also read the image config
+ * of each tagged image for its creation time and platform. Problems are
+ * recorded in reg and freeze the repository they belong to. Return 0, or
+ * -1 with err set when the tree cannot be read at all.
+ */
+int scan_registry(struct registry *reg, int read_configs, char *err,
+                  size_t err_size);
+
+/* List blobs/sha256 and set ID_IN_STORE for every blob found. */
+int scan_blob_store(struct registry *reg, char *err, size_t err_size);
+
+/* Size of a blob's data file, or -1 when it cannot be read. */
+long long scan_blob_size(struct registry *reg, uint32_t id,
+                         long long *mtime);
+
+#endif
