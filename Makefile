@@ -22,6 +22,15 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
 
+# The default build leaves the program at ./regprune; other builds (the
+# sanitizer ones) keep theirs in their own folder.
+ifeq ($(BUILD),build)
+BIN := regprune
+else
+BIN := $(BUILD)/regprune
+endif
+TEST_ENV = REGPRUNE=$(abspath $(BIN)) MKREGISTRY=$(abspath $(BUILD)/mkregistry)
+
 ifeq ($(V),1)
 Q :=
 else
@@ -31,14 +40,14 @@ endif
 .PHONY: all test unit-test cli-test policy-test integration-test demo deps \
 	asan ubsan valgrind bench clean check-deps
 
-all: check-deps regprune $(BUILD)/mkregistry
+all: check-deps $(BIN) $(BUILD)/mkregistry
 
 check-deps:
 	@pkg-config --exists $(PKGS) || { echo "missing libraries: run" \
 	  "tools/install-deps build (Debian: liblua5.4-dev libjansson-dev" \
 	  "libpcre2-dev pkg-config)" >&2; exit 1; }
 
-regprune: $(BUILD)/obj/main.o $(BUILD)/libregprune.a
+$(BIN): $(BUILD)/obj/main.o $(BUILD)/libregprune.a
 	@echo "  LINK $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -76,13 +85,13 @@ unit-test: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
 
 cli-test: all
-	tests/cli/run.sh
+	$(TEST_ENV) tests/cli/run.sh
 
 policy-test: all
-	tests/policies/run.sh
+	$(TEST_ENV) tests/policies/run.sh
 
 integration-test: all
-	tests/integration/e2e.sh
+	$(TEST_ENV) tests/integration/e2e.sh
 
 demo:
 	tools/install-deps build
@@ -94,7 +103,7 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" all unit-test cli-test \
-	  policy-test REGPRUNE_BUILD=build-asan
+	  policy-test
 
 ubsan:
 	$(MAKE) BUILD=build-ubsan CFLAGS="-O1 -g -fsanitize=undefined \
@@ -102,7 +111,7 @@ ubsan:
 	  LDFLAGS="-fsanitize=undefined" all unit-test cli-test policy-test
 
 valgrind: all
-	REGPRUNE_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+	$(TEST_ENV) REGPRUNE_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite" tests/cli/run.sh
 
 bench: all

@@ -64,7 +64,7 @@ static int link_older_than(struct registry *reg, const struct repo *repo,
         return 0;
     }
     close(fd);
-    return (int64_t)st.st_mtim.tv_sec < limit;
+    return (int64_t)st.st_mtim.tv_sec <= limit;
 }
 
 static void plan_revisions(struct registry *reg, struct repo *repo,
@@ -188,7 +188,7 @@ static int upload_is_stale(struct registry *reg, const struct repo *repo,
         return 0;
     }
     free(buf);
-    return started < limit;
+    return started <= limit;
 }
 
 static void plan_uploads(struct registry *reg, struct repo *repo,
@@ -271,7 +271,7 @@ static void plan_blobs(struct registry *reg, const struct plan_options *opt,
         size = scan_blob_size(reg, id, &mtime);
         if (size < 0)
             continue; /* absent, as layers with external URLs are */
-        if (!(f & ID_REFERENCED) && mtime >= limit)
+        if (!(f & ID_REFERENCED) && mtime > limit)
             continue;
         plan->blobs = xgrow(plan->blobs, &plan->blob_capacity,
                             plan->blob_count + 1, sizeof(*plan->blobs));

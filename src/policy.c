@@ -82,9 +82,9 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     p->instructions += HOOK_INTERVAL;
     if (p->instructions > p->opt->max_instructions) {
         p->budget_exceeded = 1;
-        luaL_error(L, "policy exceeded its budget of %llu instructions for "
+        luaL_error(L, "policy exceeded its budget of %I instructions for "
                    "one repository (--max-instructions)",
-                   (unsigned long long)p->opt->max_instructions);
+                   (lua_Integer)p->opt->max_instructions);
     }
 }
 
@@ -341,9 +341,8 @@ static int l_sort(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     n = luaL_len(L, 1);
     if (n < 0 || (size_t)n > p->repo->tag_count * 64 + 64)
-        return luaL_error(L, "regprune.sort: the list has %lld entries, "
-                          "more than the repository's tags",
-                          (long long)n);
+        return luaL_error(L, "regprune.sort: the list has %I entries, "
+                          "more than the repository's tags", n);
     /* Check every element before allocating, since checks may raise. */
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);

@@ -111,7 +111,8 @@ static int list_dir(int parent_fd, const char *relpath, unsigned char want,
         dest->names[dest->count++] = xstrdup(ent->d_name);
     }
     closedir(dir);
-    qsort(out->names, out->count, sizeof(char *), compare_strings);
+    if (out->count > 1)
+        qsort(out->names, out->count, sizeof(char *), compare_strings);
     return 0;
 }
 
@@ -660,7 +661,8 @@ int scan_registry(struct registry *reg, int read_configs, char *err,
         walk(reg, &list, fd, "", 0);
         close(fd);
     }
-    qsort(list.repos, list.count, sizeof(*list.repos), compare_repos);
+    if (list.count > 1)
+        qsort(list.repos, list.count, sizeof(*list.repos), compare_repos);
     reg->repos = list.repos;
     reg->repo_count = list.count;
     for (size_t i = 0; i < reg->repo_count; i++)

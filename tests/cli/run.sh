@@ -1,0 +1,584 @@
+#!/bin/bash
+# Command-line tests: each case builds a small registry tree with
+# build/mkregistry, runs regprune on it and checks the exit status, the
+# messages and exactly which files remain.
+#
+# REGPRUNE and MKREGISTRY override the binaries; REGPRUNE_WRAPPER runs
+# regprune under a tool such as valgrind.
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+REGPRUNE=${REGPRUNE:-$top/regprune}
+MKREGISTRY=${MKREGISTRY:-$top/build/mkregistry}
+WRAPPER=${REGPRUNE_WRAPPER:-}
+NOW=1764806400 # 2025-12-04T00:00:00Z, the clock of every spec below
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+current=""
+case_failed=0
+
+fail() {
+    echo "    $current: $*"
+    case_failed=1
+}
+
+# mk NAME: build the tree described on stdin into $work/NAME; sets $root
+# and $v2.
+mk() {
+    root=$work/$1
+    v2=$root/docker/registry/v2
+    rm -rf "$root"
+    cat >"$work/$1.spec"
+    if ! "$MKREGISTRY" -q --now "$NOW" --spec "$work/$1.spec" "$root" \
+        >"$work/mk.out" 2>&1; then
+        fail "mkregistry failed: $(cat "$work/mk.out")"
+    fi
+}
+
+# rp ARGS...: run regprune on $root; output in $out, $err, status in $rc.
+rp() {
+    # shellcheck disable=SC2086
+    $WRAPPER "$REGPRUNE" --root "$root" "$@" >"$work/out" 2>"$work/err"
+    rc=$?
+    out=$(cat "$work/out")
+    err=$(cat "$work/err")
+}
+
+expect_rc() {
+    [ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1; stderr: $err"
+}
+
+expect_err() {
+    grep -qF -- "$1" "$work/err" || fail "stderr lacks '$1': $err"
+}
+
+expect_out() {
+    grep -qF -- "$1" "$work/out" || fail "stdout lacks '$1'"
+}
+
+# jq_true EXPR: the JSON report satisfies EXPR.
+jq_true() {
+    [ "$(jq -r "$1" "$work/out" 2>&1)" = "true" ] ||
+        fail "JSON check failed: $1"
+}
+
+exists() {
+    for p in "$@"; do
+        [ -e "$v2/$p" ] || fail "missing: $p"
+    done
+}
+
+gone() {
+    for p in "$@"; do
+        [ ! -e "$v2/$p" ] || fail "still present: $p"
+    done
+}
+
+# Paths of a blob's directory, a tag and a revision, by mkregistry names.
+blob() { echo "blobs/sha256/${1:0:2}/$1"; }
+tagdir() { echo "repositories/$1/_manifests/tags/$2"; }
+# hex of the manifest a tag points at
+tag_hex() {
+    local link
+    link=$(cat "$v2/repositories/$1/_manifests/tags/$2/current/link")
+    echo "${link#sha256:}"
+}
+revdir() { echo "repositories/$1/_manifests/revisions/sha256/$2"; }
+layerdir() { echo "repositories/$1/_layers/sha256/$2"; }
+# Every path with type, size, mtime and mode, and every file's sha256. The
+# lock file that a real run creates in the root is left out.
+snapshot() {
+    (cd "$root" &&
+        find . -mindepth 1 ! -name .regprune.lock -printf '%p %y %s %T@ %m\n' | sort &&
+        find . -type f ! -name .regprune.lock -print0 | sort -z |
+        xargs -0 -r sha256sum)
+}
+
+run_case() {
+    current=$1
+    case_failed=0
+    "$1"
+    if [ "$case_failed" -eq 0 ]; then
+        echo "PASS $1"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $1"
+        failed=$((failed + 1))
+    fi
+}
+
+# A base layer shared by two repositories, three tagged images in one.
+basic_spec() {
+    cat <<'SPEC'
+layer base 4K
+layer a1 3K
+layer a2 3K
+layer a3 3K
+layer b1 3K
+image team/app:v1.0.0 layers=base,a1 pushed=-30d
+image team/app:v1.1.0 layers=base,a2 pushed=-20d
+image team/app:v1.2.0 layers=base,a3 pushed=-10d
+alias team/app:stable team/app:v1.2.0 pushed=-10d
+image other/svc:1.0 layers=base,b1 pushed=-40d
+SPEC
+}
+
+keep_one='function policy(repo)
+  for _, t in ipairs(regprune.sort(repo.tags, "version")) do
+    if t.name == "v1.2.0" or t.name == "stable" or repo.name ~= "team/app" then
+      keep(t, "wanted")
+    else
+      delete(t, "unwanted")
+    end
+  end
+end'
+
+test_dry_run_changes_nothing() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    snapshot >"$work/before"
+    rp prune --policy "$work/p.lua" --dry-run --json
+    expect_rc 0
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "dry run changed the tree"
+    jq_true '.totals.tags_deleted == 2'
+    jq_true '.dry_run == true'
+    [ ! -e "$root/.regprune.lock" ] || fail "dry run created a lock file"
+}
+
+test_dry_run_plan_matches_real_run() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
+    jq 'del(.dry_run)' "$work/out" >"$work/plan"
+    rp prune --policy "$work/p.lua" --json --now "$NOW"
+    expect_rc 0
+    jq 'del(.dry_run)' "$work/out" >"$work/done"
+    cmp -s "$work/plan" "$work/done" || fail "real run differs from its plan"
+}
+
+test_shared_layer_kept() {
+    mk t < <(basic_spec)
+    local base a1 a3 old
+    echo "$keep_one" >"$work/p.lua"
+    old=$(tag_hex team/app v1.0.0)
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    gone "$(tagdir team/app v1.0.0)" "$(tagdir team/app v1.1.0)" \
+        "$(revdir team/app "$old")" "$(blob "$old")"
+    exists "$(tagdir team/app v1.2.0)" "$(tagdir team/app stable)" \
+        "$(tagdir other/svc 1.0)"
+    # Every blob a remaining manifest names is still there.
+    for repo_tag in team/app:v1.2.0 other/svc:1.0; do
+        local repo=${repo_tag%%:*} tag=${repo_tag#*:} hex
+        hex=$(tag_hex "$repo" "$tag")
+        exists "$(blob "$hex")/data"
+        for d in $(jq -r '.config.digest, .layers[].digest' \
+            "$v2/$(blob "$hex")/data"); do
+            exists "$(blob "${d#sha256:}")/data" \
+                "$(layerdir "$repo" "${d#sha256:}")/link"
+        done
+    done
+    jq_true '.totals.blobs_deleted == 6'
+    jq_true '.totals.manifests_deleted == 2'
+}
+
+test_rerun_finds_nothing() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua"
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    jq_true '.totals.tags_deleted == 0 and .totals.blobs_deleted == 0'
+    rp gc --json --grace 0
+    expect_rc 0
+    jq_true '.totals.blobs_deleted == 0 and .totals.layer_links_deleted == 0'
+}
+
+test_tag_sharing_digest() {
+    mk t < <(basic_spec)
+    local hex
+    hex=$(tag_hex team/app v1.2.0)
+    rp delete team/app:stable --json
+    expect_rc 0
+    gone "$(tagdir team/app stable)"
+    exists "$(tagdir team/app v1.2.0)" "$(revdir team/app "$hex")" \
+        "$(blob "$hex")"
+    jq_true '.totals.manifests_deleted == 0 and .totals.blobs_deleted == 0'
+}
+
+test_delete_by_digest() {
+    mk t < <(basic_spec)
+    local hex
+    hex=$(tag_hex team/app v1.2.0)
+    rp delete "team/app@sha256:$hex" --json
+    expect_rc 0
+    gone "$(tagdir team/app stable)" "$(tagdir team/app v1.2.0)" \
+        "$(revdir team/app "$hex")" "$(blob "$hex")"
+    exists "$(tagdir team/app v1.1.0)"
+    jq_true '.totals.tags_deleted == 2 and .totals.manifests_deleted == 1'
+}
+
+test_delete_unknown_changes_nothing() {
+    mk t < <(basic_spec)
+    snapshot >"$work/before"
+    rp delete team/app:v1.0.0 team/app:nope
+    expect_rc 1
+    expect_err "team/app:nope: no such tag"
+    rp delete nosuch/repo:v1
+    expect_rc 1
+    expect_err "no such repository"
+    rp delete team/app
+    expect_rc 1
+    expect_err "names no tag or digest"
+    rp delete "team/app@sha256:abc"
+    expect_rc 1
+    expect_err "invalid digest"
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "tree changed"
+}
+
+index_spec() {
+    cat <<'SPEC'
+layer base 4K
+layer amd 3K
+layer arm 3K
+layer arm2 3K
+image multi/app@amd1 layers=base,amd platform=linux/amd64 format=oci pushed=-9d
+image multi/app@arm1 layers=base,arm platform=linux/arm64 format=oci pushed=-9d
+index multi/app:v1 children=amd1,arm1 format=oci pushed=-9d
+image multi/app@arm2 layers=base,arm2 platform=linux/arm64 format=oci pushed=-2d
+index multi/app:v2 children=amd1,arm2 format=oci pushed=-2d
+SPEC
+}
+
+test_index_children() {
+    mk t < <(index_spec)
+    local v1 amd arm1 arm2
+    v1=$(tag_hex multi/app v1)
+    amd=$(jq -r '.manifests[0].digest' "$v2/$(blob "$v1")/data")
+    arm1=$(jq -r '.manifests[1].digest' "$v2/$(blob "$v1")/data")
+    arm2=$(jq -r '.manifests[1].digest' \
+        "$v2/$(blob "$(tag_hex multi/app v2)")/data")
+    rp ls --json
+    jq_true '.repositories[0].tags[0].platforms == ["linux/amd64","linux/arm64"]'
+    rp delete multi/app:v1 --json
+    expect_rc 0
+    gone "$(revdir multi/app "$v1")" "$(revdir multi/app "${arm1#sha256:}")" \
+        "$(blob "${arm1#sha256:}")"
+    # The amd64 child belongs to v2 as well.
+    exists "$(revdir multi/app "${amd#sha256:}")" "$(blob "${amd#sha256:}")" \
+        "$(revdir multi/app "${arm2#sha256:}")"
+    jq_true '.totals.manifests_deleted == 2'
+}
+
+test_child_of_kept_index_not_deletable() {
+    mk t < <(index_spec)
+    local v2hex amd
+    v2hex=$(tag_hex multi/app v2)
+    amd=$(jq -r '.manifests[0].digest' "$v2/$(blob "$v2hex")/data")
+    rp delete "multi/app@$amd" --json
+    expect_rc 3
+    expect_err "an index that stays"
+    exists "$(revdir multi/app "${amd#sha256:}")"
+}
+
+test_missing_manifest_freezes_repo() {
+    mk t < <(basic_spec)
+    local hex
+    hex=$(tag_hex team/app v1.1.0)
+    rm -rf "${v2:?}/$(blob "$hex")"
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 3
+    expect_err "is missing"
+    exists "$(tagdir team/app v1.0.0)" "$(tagdir team/app v1.1.0)"
+    jq_true '.repositories[] | select(.name=="team/app") | .frozen'
+    jq_true '.totals.tags_deleted == 0'
+}
+
+test_invalid_link_freezes_repo() {
+    mk t < <(basic_spec)
+    printf 'sha256:%s\n' "$(tag_hex team/app v1.0.0)" \
+        >"$v2/$(tagdir team/app v1.0.0)/current/link"
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t) end end' \
+        >"$work/all.lua"
+    rp prune --policy "$work/all.lua" --allow-empty --json
+    expect_rc 3
+    expect_err "invalid link"
+    expect_err "tags/v1.0.0/current/link"
+    exists "$(tagdir team/app v1.1.0)"
+    # The other repository is pruned all the same.
+    gone "$(tagdir other/svc 1.0)"
+    [ "$(tail -c 1 "$v2/$(tagdir team/app v1.0.0)/current/link" | od -An -c | tr -d ' ')" = '\n' ] ||
+        fail "the invalid link was rewritten"
+}
+
+test_strict_stops_before_deleting() {
+    mk t < <(basic_spec)
+    : >"$v2/$(tagdir team/app v1.0.0)/current/link"
+    echo "$keep_one" >"$work/p.lua"
+    snapshot >"$work/before"
+    rp prune --policy "$work/p.lua" --strict
+    expect_rc 1
+    expect_err "the file is empty"
+    expect_err "--strict"
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "tree changed"
+}
+
+test_unknown_manifest_pins_repo() {
+    mk t < <(basic_spec)
+    local hex
+    hex=$(tag_hex team/app v1.0.0)
+    # An artifact of a kind regprune does not know, stored as the registry
+    # would: a revision link and its blob.
+    printf '{"schemaVersion":2,"mediaType":"application/x-future+json"}' \
+        >"$work/m"
+    local mhex
+    mhex=$(sha256sum "$work/m" | cut -c1-64)
+    mkdir -p "$v2/$(blob "$mhex")" "$v2/$(revdir team/app "$mhex")"
+    cp "$work/m" "$v2/$(blob "$mhex")/data"
+    printf 'sha256:%s' "$mhex" >"$v2/$(revdir team/app "$mhex")/link"
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    expect_err "unknown manifest media type"
+    gone "$(tagdir team/app v1.0.0)"
+    exists "$(revdir team/app "$hex")" "$(blob "$hex")"
+    jq_true '.totals.manifests_deleted == 0 and .totals.layer_links_deleted == 0'
+}
+
+test_policy_error_deletes_nothing() {
+    mk t < <(basic_spec)
+    printf 'function policy(repo)\n  keep(repo.tags[1])\n  delete("no-such-tag")\nend\n' \
+        >"$work/bad.lua"
+    snapshot >"$work/before"
+    rp prune --policy "$work/bad.lua"
+    expect_rc 1
+    expect_err "bad.lua:3:"
+    expect_err "no tag 'no-such-tag'"
+    expect_err "nothing was deleted"
+    printf 'function policy(repo)\n  if then\nend\n' >"$work/syntax.lua"
+    rp prune --policy "$work/syntax.lua"
+    expect_rc 1
+    expect_err "syntax.lua:2:"
+    printf 'function policy(repo) while true do end end\n' >"$work/loop.lua"
+    rp prune --policy "$work/loop.lua" --max-instructions 100000
+    expect_rc 1
+    expect_err "instruction"
+    printf 'function policy(repo) os.execute("true") end\n' >"$work/os.lua"
+    rp prune --policy "$work/os.lua"
+    expect_rc 1
+    expect_err "undefined global 'os'"
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "tree changed"
+}
+
+test_last_tag_protected() {
+    mk t < <(basic_spec)
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t, "all") end end' \
+        >"$work/all.lua"
+    rp prune --policy "$work/all.lua" --json
+    expect_rc 0
+    exists "$(tagdir other/svc 1.0)"
+    jq_true '[.repositories[] | select(.name=="team/app") | .tags[] | select(.verdict=="keep") | .name] == ["v1.2.0"]'
+    expect_out "last tag of the repository"
+    mk t2 < <(basic_spec)
+    rp prune --policy "$work/all.lua" --allow-empty --json
+    expect_rc 0
+    gone "$(tagdir other/svc 1.0)" "$(tagdir team/app stable)"
+}
+
+test_tag_history_cleaned() {
+    mk t <<'SPEC'
+layer l1 3K
+layer l2 3K
+image hist/app:v1 layers=l1 pushed=-5d
+image hist/app:latest layers=l1 pushed=-5d
+image hist/app:v2 layers=l2 pushed=-1d
+retag hist/app:latest hist/app:v2 pushed=-1d
+SPEC
+    local old
+    old=$(tag_hex hist/app v1)
+    exists "$(tagdir hist/app latest)/index/sha256/$old/link"
+    rp delete hist/app:v1
+    expect_rc 0
+    gone "$(tagdir hist/app latest)/index/sha256/$old" "$(revdir hist/app "$old")"
+    exists "$(tagdir hist/app latest)/index/sha256/$(tag_hex hist/app v2)/link"
+}
+
+test_untagged_kept_by_prune_removed_by_gc() {
+    mk t <<'SPEC'
+layer l1 3K
+layer l2 3K
+image u/app@old layers=l1 pushed=-5d
+image u/app:v2 layers=l2 pushed=-1d
+SPEC
+    local old
+    old=$(ls "$v2/repositories/u/app/_manifests/revisions/sha256" |
+        grep -v "$(tag_hex u/app v2)")
+    echo 'function policy(repo) end' >"$work/none.lua"
+    rp prune --policy "$work/none.lua" --json
+    expect_rc 0
+    exists "$(revdir u/app "$old")"
+    rp gc --json
+    jq_true '.totals.manifests_deleted == 0'
+    exists "$(revdir u/app "$old")"
+    touch -d '-2 hours' "$v2/$(revdir u/app "$old")/link"
+    rp gc --untagged --json
+    expect_rc 0
+    gone "$(revdir u/app "$old")" "$(blob "$old")"
+    exists "$(revdir u/app "$(tag_hex u/app v2)")"
+    jq_true '.totals.manifests_deleted == 1'
+}
+
+test_gc_grace_window() {
+    local minute_ago=$(($(date +%s) - 60))
+    mk t <<SPEC
+layer l1 3K
+image g/app:v1 layers=l1 pushed=-5d
+raw blobs/sha256/aa/aa00000000000000000000000000000000000000000000000000000000000000/data old orphan
+raw blobs/sha256/bb/bb00000000000000000000000000000000000000000000000000000000000000/data new orphan
+raw repositories/g/app/_layers/sha256/aa00000000000000000000000000000000000000000000000000000000000000/link sha256:aa00000000000000000000000000000000000000000000000000000000000000
+upload g/app stale started=-3h
+upload g/app fresh started=$minute_ago
+raw repositories/g/app/_uploads/garbled/startedat not a time
+SPEC
+    local old=aa00000000000000000000000000000000000000000000000000000000000000
+    local new=bb00000000000000000000000000000000000000000000000000000000000000
+    touch -d '-2 hours' "$v2/$(blob $old)/data" "$v2/$(layerdir g/app $old)/link"
+    touch "$v2/$(blob $new)/data"
+    rp gc --dry-run --json
+    expect_rc 0
+    local uploads stale
+    uploads=$(ls "$v2/repositories/g/app/_uploads" | wc -l)
+    rp gc --json
+    expect_rc 0
+    stale=$(jq -r '.repositories[0].uploads_deleted[0]' "$work/out")
+    gone "$(blob $old)" "$(layerdir g/app $old)" \
+        "repositories/g/app/_uploads/$stale"
+    exists "$(blob $new)/data" repositories/g/app/_uploads/garbled \
+        "$(tagdir g/app v1)"
+    [ "$(ls "$v2/repositories/g/app/_uploads" | wc -l)" -eq $((uploads - 1)) ] ||
+        fail "expected only the stale upload to go"
+    jq_true '.totals.blobs_deleted == 1 and .totals.uploads_deleted == 1'
+    rp gc --grace 0 --json
+    gone "$(blob $new)"
+}
+
+test_lock_refuses_second_run() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    : >"$root/.regprune.lock"
+    # The holder ends by itself; killing flock would leave sleep holding it.
+    flock "$root/.regprune.lock" sleep 2 &
+    local holder=$!
+    sleep 0.3
+    rp prune --policy "$work/p.lua"
+    expect_rc 1
+    expect_err "another regprune run holds"
+    exists "$(tagdir team/app v1.0.0)"
+    rp prune --policy "$work/p.lua" --dry-run
+    expect_rc 0
+    wait "$holder"
+}
+
+test_symlinks_not_followed() {
+    mk t < <(basic_spec)
+    mkdir -p "$work/canary/current"
+    printf 'sha256:%s' "$(tag_hex team/app v1.0.0)" >"$work/canary/current/link"
+    ln -s "$work/canary" "$v2/repositories/team/app/_manifests/tags/evil"
+    (cd "$work/canary" && find . -printf '%p %s\n' | sort) >"$work/canary.before"
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t) end end' \
+        >"$work/all.lua"
+    rp prune --policy "$work/all.lua" --allow-empty
+    expect_err "tags/evil"
+    (cd "$work/canary" && find . -printf '%p %s\n' | sort) >"$work/canary.after"
+    cmp -s "$work/canary.before" "$work/canary.after" || fail "canary changed"
+    [ -L "$v2/repositories/team/app/_manifests/tags/evil" ] ||
+        fail "the symlink itself was removed"
+}
+
+test_root_checks_and_usage() {
+    root=$work/empty
+    mkdir -p "$root"
+    rp ls
+    expect_rc 1
+    expect_err "does not look like a registry root"
+    mk t < <(basic_spec)
+    rp
+    expect_rc 2
+    expect_err "no command given"
+    rp frobnicate
+    expect_rc 2
+    rp prune
+    expect_rc 2
+    expect_err "prune needs --policy"
+    rp ls --bogus
+    expect_rc 2
+    expect_err "unknown option '--bogus'"
+    rp prune --policy x.lua --now yesterday
+    expect_rc 2
+    expect_err "invalid --now"
+    rp gc --grace 5x
+    expect_rc 2
+    rp --help
+    expect_rc 0
+    expect_out "exit status"
+    rp ls nosuch/repo
+    expect_rc 1
+    expect_err "no repository 'nosuch/repo'"
+}
+
+test_options_after_command() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    "$REGPRUNE" prune --json --root "$root" --policy="$work/p.lua" --dry-run \
+        team/app >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 0
+    jq_true '[.repositories[].name] == ["team/app"]'
+    jq_true '.totals.tags_deleted == 2'
+}
+
+test_now_and_params_reach_policy() {
+    mk t < <(basic_spec)
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if regprune.now - t.pushed > regprune.duration(regprune.params.age) then
+      delete(t, "old")
+    end
+  end
+end
+LUA
+    rp prune --policy "$work/p.lua" --set age=15d --now 2025-12-04T00:00:00Z \
+        --dry-run --json
+    expect_rc 0
+    jq_true '[.repositories[] | .tags[] | select(.verdict=="delete") | .name] == ["1.0","v1.0.0","v1.1.0"] or [.repositories[] | .tags[] | select(.verdict=="delete") | .name] == ["v1.0.0","v1.1.0"]'
+    jq_true '.now == 1764806400'
+}
+
+test_empty_dirs_removed() {
+    mk t < <(basic_spec)
+    local old
+    old=$(tag_hex team/app v1.0.0)
+    rp delete team/app:v1.0.0
+    expect_rc 0
+    gone "$(revdir team/app "$old")" "$(blob "$old")"
+    # No empty directories are left behind but the fixed layout.
+    local empty
+    empty=$(find "$v2/blobs" "$v2/repositories" -type d -empty \
+        ! -name _uploads)
+    [ -z "$empty" ] || fail "empty directories left: $empty"
+}
+
+for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+    run_case "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
