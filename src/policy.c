@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "policy.h"
+#include "policy_internal.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -21,26 +22,10 @@
 /* Largest policy file read. */
 #define POLICY_MAX_BYTES (1024 * 1024)
 
-struct policy {
-    lua_State *L;
-    const struct policy_options *opt;
-    size_t memory_used;
-    uint64_t instructions;
-    int budget_exceeded;
-    int memory_exceeded;
-    int loading;
-    int *env_refs; /* one environment table per policy file */
-    struct rx_cache *rx;
-    /* The repository being evaluated. */
-    struct registry *reg;
-    struct repo *repo;
-    int lookup_ref; /* tag table or name -> tag index (1-based) */
-};
-
 /* Registry keys: addresses of these variables. */
 static const char policy_key = 0;
 
-static struct policy *get_policy(lua_State *L)
+struct policy *policy_of(lua_State *L)
 {
     struct policy *p;
 
@@ -76,7 +61,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * own pcall cannot swallow the stop. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
-    struct policy *p = get_policy(L);
+    struct policy *p = policy_of(L);
 
     (void)ar;
     p->instructions += HOOK_INTERVAL;
@@ -103,7 +88,7 @@ static int l_env_index(lua_State *L)
 /* __newindex: globals may be defined while the file loads, not later. */
 static int l_env_newindex(lua_State *L)
 {
-    struct policy *p = get_policy(L);
+    struct policy *p = policy_of(L);
 
     if (!p->loading)
         return luaL_error(L, "assignment to global '%s' inside policy(); "
@@ -137,8 +122,7 @@ static int l_readonly_pairs(lua_State *L)
     return 3;
 }
 
-/* Replace the table on top of the stack with a read-only view of it. */
-static void make_readonly(lua_State *L)
+void policy_make_readonly(lua_State *L)
 {
     lua_newtable(L);             /* data proxy */
     lua_createtable(L, 0, 5);    /* data proxy mt */
@@ -185,8 +169,7 @@ static int message_handler(lua_State *L)
 
 /*** tags as Lua sees them ***/
 
-/* Index (0-based) of the tag given as argument arg, or raise. */
-static size_t check_tag(lua_State *L, struct policy *p, int arg,
+size_t policy_check_tag(lua_State *L, struct policy *p, int arg,
                         const char *fname)
 {
     lua_Integer index;
@@ -209,6 +192,13 @@ static size_t check_tag(lua_State *L, struct policy *p, int arg,
     return (size_t)index - 1;
 }
 
+void policy_push_tag(lua_State *L, struct policy *p, size_t index)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->lookup_ref);
+    lua_rawgeti(L, -1, -(lua_Integer)index - 1);
+    lua_remove(L, -2);
+}
+
 /* "file:line" of the Lua code that called the running C function. */
 static char *caller_source(lua_State *L)
 {
@@ -223,9 +213,9 @@ static char *caller_source(lua_State *L)
 
 static int record_verdict(lua_State *L, int keep)
 {
-    struct policy *p = get_policy(L);
+    struct policy *p = policy_of(L);
     const char *fname = keep ? "keep" : "delete";
-    size_t index = check_tag(L, p, 1, fname);
+    size_t index = policy_check_tag(L, p, 1, fname);
     const char *reason = luaL_optstring(L, 2, NULL);
     struct tag *t = &p->repo->tags[index];
 
@@ -249,151 +239,6 @@ static int l_keep(lua_State *L)
 static int l_delete(lua_State *L)
 {
     return record_verdict(L, 0);
-}
-
-/*** regprune.* ***/
-
-static int l_duration(lua_State *L)
-{
-    const char *s = luaL_checkstring(L, 1);
-    int64_t seconds;
-
-    if (timeparse_duration(s, &seconds) != 0)
-        return luaL_error(L, "regprune.duration: invalid duration '%s': "
-                          "expected numbers with units s, m, h, d or w, "
-                          "such as \"30d\" or \"1d12h\"", s);
-    lua_pushinteger(L, (lua_Integer)seconds);
-    return 1;
-}
-
-static int regex_match(lua_State *L, int whole)
-{
-    struct policy *p = get_policy(L);
-    size_t slen, plen;
-    const char *s = luaL_checklstring(L, 1, &slen);
-    const char *pattern = luaL_checklstring(L, 2, &plen);
-    char err[512];
-    int rc = rx_match(p->rx, pattern, plen, s, slen, whole, err, sizeof(err));
-
-    if (rc < 0)
-        return luaL_error(L, "regprune.%s: %s",
-                          whole ? "fullmatch" : "search", err);
-    lua_pushboolean(L, rc);
-    return 1;
-}
-
-static int l_fullmatch(lua_State *L)
-{
-    return regex_match(L, 1);
-}
-
-static int l_search(lua_State *L)
-{
-    return regex_match(L, 0);
-}
-
-struct sort_key {
-    size_t index;
-    const struct tag *tag;
-    int has_created;
-    int64_t created;
-};
-
-static int compare_pushed(const struct sort_key *a, const struct sort_key *b)
-{
-    if (a->tag->pushed != b->tag->pushed)
-        return a->tag->pushed > b->tag->pushed ? -1 : 1;
-    return -version_compare_names(a->tag->name, b->tag->name);
-}
-
-static int compare_keys(const void *x, const void *y, void *arg)
-{
-    const struct sort_key *a = x, *b = y;
-    const char *order = arg;
-
-    switch (order[0]) {
-    case 'v': {
-        int c = version_compare_names(a->tag->name, b->tag->name);
-        return c ? -c : compare_pushed(a, b);
-    }
-    case 'c':
-        if (a->has_created != b->has_created)
-            return a->has_created ? -1 : 1;
-        if (a->has_created && a->created != b->created)
-            return a->created > b->created ? -1 : 1;
-        return compare_pushed(a, b);
-    case 'n':
-        return -natural_compare(a->tag->name, b->tag->name);
-    default:
-        return compare_pushed(a, b);
-    }
-}
-
-static int l_sort(lua_State *L)
-{
-    static const char *const orders[] = {"version", "pushed", "created",
-                                         "name", NULL};
-    struct policy *p = get_policy(L);
-    int order = luaL_checkoption(L, 2, "pushed", orders);
-    lua_Integer n;
-    struct sort_key *keys;
-
-    luaL_checktype(L, 1, LUA_TTABLE);
-    n = luaL_len(L, 1);
-    if (n < 0 || (size_t)n > p->repo->tag_count * 64 + 64)
-        return luaL_error(L, "regprune.sort: the list has %I entries, "
-                          "more than the repository's tags", n);
-    /* Check every element before allocating, since checks may raise. */
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, 1, i);
-        check_tag(L, p, lua_gettop(L), "regprune.sort");
-        lua_pop(L, 1);
-    }
-    keys = lua_newuserdatauv(L, (size_t)n * sizeof(*keys) + 1, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        const struct manifest *m;
-        struct sort_key *k = &keys[i - 1];
-
-        lua_geti(L, 1, i);
-        k->index = check_tag(L, p, lua_gettop(L), "regprune.sort");
-        lua_pop(L, 1);
-        k->tag = &p->repo->tags[k->index];
-        m = p->reg->manifests[k->tag->digest];
-        k->has_created = m && m->has_created;
-        k->created = k->has_created ? m->created : 0;
-    }
-    qsort_r(keys, (size_t)n, sizeof(*keys), compare_keys,
-            (void *)orders[order]);
-    lua_createtable(L, (int)n, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->lookup_ref);
-    for (lua_Integer i = 1; i <= n; i++) {
-        /* The lookup table maps index+1 back to the tag table too. */
-        lua_rawgeti(L, -1, -(lua_Integer)keys[i - 1].index - 1);
-        lua_rawseti(L, -3, i);
-    }
-    lua_pop(L, 1);
-    return 1;
-}
-
-static void open_regprune_table(lua_State *L, const struct policy_options *opt)
-{
-    static const luaL_Reg funcs[] = {
-        {"duration", l_duration},   {"fullmatch", l_fullmatch},
-        {"search", l_search},       {"sort", l_sort},
-        {NULL, NULL},
-    };
-
-    luaL_newlib(L, funcs);
-    lua_pushinteger(L, (lua_Integer)opt->now);
-    lua_setfield(L, -2, "now");
-    lua_createtable(L, 0, (int)opt->param_count);
-    for (size_t i = 0; i < opt->param_count; i++) {
-        lua_pushstring(L, opt->params[i].value);
-        lua_setfield(L, -2, opt->params[i].name);
-    }
-    make_readonly(L);
-    lua_setfield(L, -2, "params");
-    make_readonly(L);
 }
 
 /* Build the table of globals every policy may read; leaves it on top. */
@@ -427,7 +272,7 @@ static void open_sandbox(lua_State *L, const struct policy_options *opt)
     lua_setfield(L, -2, "keep");
     lua_pushcfunction(L, l_delete);
     lua_setfield(L, -2, "delete");
-    open_regprune_table(L, opt);
+    policy_lib_open(L, opt);
     lua_setfield(L, -2, "regprune");
 }
 
@@ -607,7 +452,7 @@ static void push_string_array(lua_State *L, const char *const *items,
         lua_pushstring(L, items[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    make_readonly(L);
+    policy_make_readonly(L);
 }
 
 static void push_platforms(lua_State *L, struct registry *reg,
@@ -660,7 +505,7 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "size");
     push_platforms(L, reg, repo, m);
     lua_setfield(L, -2, "platforms");
-    make_readonly(L);
+    policy_make_readonly(L);
 }
 
 /* Push the repo table and fill the lookup table for check_tag. */
@@ -688,15 +533,25 @@ static void push_repo(struct policy *p, struct registry *reg,
         lua_pushinteger(L, index);
         lua_rawset(L, lookup);
     }
-    make_readonly(L); /* tags */
+    policy_make_readonly(L); /* tags */
     lua_createtable(L, 0, 2);
     lua_pushstring(L, repo->name);
     lua_setfield(L, -2, "name");
     lua_insert(L, -2);
     lua_setfield(L, -2, "tags");
-    make_readonly(L); /* repo */
+    policy_make_readonly(L); /* repo */
     lua_insert(L, lookup);
     p->lookup_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Protected entry for push_repo: building the tables may run out of the
+ * memory the sandbox allows. Returns the repo table. */
+static int l_build_repo(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+
+    push_repo(p, p->reg, p->repo);
+    return 1;
 }
 
 /* Keep the most recently pushed tag of a repository the policy emptied. */
@@ -730,7 +585,14 @@ int policy_evaluate(struct policy *p, struct registry *reg, struct repo *repo,
 
     p->reg = reg;
     p->repo = repo;
-    push_repo(p, reg, repo);
+    lua_pushcfunction(L, l_build_repo);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        *err = xasprintf("cannot build the tables of repository %s for the "
+                         "policy: %s (--max-memory)",
+                         repo->name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
     for (size_t i = 0; i < p->opt->file_count && rc == 0; i++) {
         char *what;
 

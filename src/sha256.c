@@ -3,14 +3,14 @@
  *
  * The portable block function follows the specification directly. On
  * x86-64 with GCC or Clang, blocks go through the SHA extensions instead
- * when the CPU reports them (CPUID leaf 7, EBX bit 29); build with
+ * when the CPU reports them (CPUID leaf 7, EBX bit 29). Build with
  * -DSHA256_PORTABLE to use the portable code everywhere.
  */
 #include "sha256.h"
 
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&     \
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&        \
     !defined(SHA256_PORTABLE)
 #define SHA256_HAVE_SHANI 1
 #include <cpuid.h>
@@ -48,8 +48,8 @@ static uint32_t rotate_right(uint32_t x, unsigned n)
 
 static uint32_t load_be32(const unsigned char *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 static void store_be32(unsigned char *p, uint32_t x)
@@ -80,12 +80,12 @@ static void compress_portable(uint32_t state[8], const unsigned char *data,
         uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
         uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
         for (int t = 0; t < 64; t++) {
-            uint32_t sum1 = rotate_right(e, 6) ^ rotate_right(e, 11) ^
-                            rotate_right(e, 25);
+            uint32_t sum1 =
+                rotate_right(e, 6) ^ rotate_right(e, 11) ^ rotate_right(e, 25);
             uint32_t choose = (e & f) ^ (~e & g);
             uint32_t t1 = h + sum1 + choose + round_constants[t] + w[t];
-            uint32_t sum0 = rotate_right(a, 2) ^ rotate_right(a, 13) ^
-                            rotate_right(a, 22);
+            uint32_t sum0 =
+                rotate_right(a, 2) ^ rotate_right(a, 13) ^ rotate_right(a, 22);
             uint32_t majority = (a & b) ^ (a & c) ^ (b & c);
             uint32_t t2 = sum0 + majority;
             h = g;
@@ -114,7 +114,8 @@ static void compress_portable(uint32_t state[8], const unsigned char *data,
  * The SHA extensions keep the working variables in two registers ordered
  * ABEF and CDGH (lane 3 first) and take four message words per step, each
  * already added to its round constant. SHA256RNDS2 runs two rounds on the
- * low two words; SHA256MSG1 and SHA256MSG2 compute the message schedule.
+ * low two words, and SHA256MSG1 and SHA256MSG2 compute the message
+ * schedule.
  */
 __attribute__((target("sha,sse4.1,ssse3"))) static void
 compress_shani(uint32_t state[8], const unsigned char *data, size_t nblocks)
@@ -124,7 +125,8 @@ compress_shani(uint32_t state[8], const unsigned char *data, size_t nblocks)
     __m128i abcd = _mm_loadu_si128((const __m128i *)&state[0]);
     __m128i efgh = _mm_loadu_si128((const __m128i *)&state[4]);
 
-    /* abcd holds lanes A B C D, efgh holds E F G H (lane 0 first). */
+    /* abcd contains lanes A B C D and efgh contains E F G H (lane 0
+     * first). */
     __m128i badc = _mm_shuffle_epi32(abcd, 0xb1);
     __m128i hgfe = _mm_shuffle_epi32(efgh, 0x1b);
     __m128i abef = _mm_alignr_epi8(badc, hgfe, 8);
@@ -138,11 +140,10 @@ compress_shani(uint32_t state[8], const unsigned char *data, size_t nblocks)
         for (int g = 0; g < 16; g++) {
             __m128i *cur = &w[g & 3];
             if (g < 4) {
-                __m128i raw =
-                    _mm_loadu_si128((const __m128i *)(data + 16 * g));
+                __m128i raw = _mm_loadu_si128((const __m128i *)(data + 16 * g));
                 *cur = _mm_shuffle_epi8(raw, byte_swap);
             } else {
-                /* w[g&3] holds the words of group g-4 and becomes
+                /* w[g&3] contains the words of group g-4 and becomes
                  * group g: W[t-16] + s0(W[t-15]) + W[t-7] + s1(W[t-2]). */
                 __m128i prev1 = w[(g + 3) & 3];
                 __m128i prev2 = w[(g + 2) & 3];
@@ -150,8 +151,8 @@ compress_shani(uint32_t state[8], const unsigned char *data, size_t nblocks)
                 x = _mm_add_epi32(x, _mm_alignr_epi8(prev1, prev2, 4));
                 *cur = _mm_sha256msg2_epu32(x, prev1);
             }
-            __m128i k = _mm_loadu_si128(
-                (const __m128i *)&round_constants[4 * g]);
+            __m128i k =
+                _mm_loadu_si128((const __m128i *)&round_constants[4 * g]);
             __m128i msg = _mm_add_epi32(*cur, k);
             cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
             msg = _mm_shuffle_epi32(msg, 0x0e);

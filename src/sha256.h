@@ -24,10 +24,10 @@ struct sha256_ctx {
 /* Start a new hash computation in ctx. */
 void sha256_init(struct sha256_ctx *ctx);
 
-/* Add size bytes at data to the message; data may be NULL when size is 0. */
+/* Add size bytes at data to the message. data may be NULL when size is 0. */
 void sha256_update(struct sha256_ctx *ctx, const void *data, size_t size);
 
-/* Pad the message and write its digest; ctx must be initialised again
+/* Pad the message and write its digest. ctx must be initialised again
  * before it is reused. */
 void sha256_final(struct sha256_ctx *ctx,
                   unsigned char digest[SHA256_DIGEST_SIZE]);
