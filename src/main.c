@@ -321,6 +321,7 @@ static int mark_deletions(struct registry *reg, const struct options *o)
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
         repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
+        repo->selected = 0;
     }
     for (size_t i = 0; i < o->arg_count; i++) {
         const char *arg = o->args[i];
@@ -345,6 +346,7 @@ static int mark_deletions(struct registry *reg, const struct options *o)
             log_error("%s: no such repository", arg);
             return -1;
         }
+        repo->selected = 1;
         if (at) {
             struct digest d;
             uint32_t id;
@@ -393,6 +395,15 @@ static int mark_deletions(struct registry *reg, const struct options *o)
                 reg->repos[r].tags[t].keep = 1;
             }
     return 0;
+}
+
+/* Read the image configs of the selected repositories; returns 1. */
+static int read_configs(struct registry *reg)
+{
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].selected)
+            scan_configs(reg, &reg->repos[r]);
+    return 1;
 }
 
 static int run_policies(struct registry *reg, const struct options *o)
@@ -445,7 +456,7 @@ static int run(struct options *o)
             return EXIT_FAILED;
     }
     if (scan_open(&reg, o->root, err, sizeof(err)) != 0 ||
-        scan_registry(&reg, is_ls || is_prune, err, sizeof(err)) != 0 ||
+        scan_registry(&reg, err, sizeof(err)) != 0 ||
         (is_gc && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
         log_error("%s", err);
         status = EXIT_FAILED;
@@ -453,10 +464,12 @@ static int run(struct options *o)
     }
     if (((is_ls || is_prune) && select_repos(&reg, o) != 0) ||
         (strcmp(o->command, "delete") == 0 && mark_deletions(&reg, o) != 0) ||
-        (is_prune && run_policies(&reg, o) != 0)) {
+        (is_prune && read_configs(&reg) && run_policies(&reg, o) != 0)) {
         status = EXIT_FAILED;
         goto out;
     }
+    if (!is_gc && !is_prune)
+        read_configs(&reg);
     if (is_ls) {
         if (report_inventory(stdout, &reg, o->json) != 0)
             status = EXIT_FAILED;

@@ -308,6 +308,8 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
             for (size_t i = 0; i < repo->tag_count; i++) {
                 if (!active)
                     repo->tags[i].remove = 0;
+                if (!repo->selected)
+                    continue;
                 plan->tags_deleted += repo->tags[i].remove;
                 plan->tags_kept += !repo->tags[i].remove;
             }

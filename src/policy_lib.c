@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,11 +138,402 @@ static int l_sort(lua_State *L)
     return 1;
 }
 
+/*** versions ***/
+
+static void set_string_field(lua_State *L, const char *key, const char *s,
+                             size_t len)
+{
+    if (!s)
+        return;
+    lua_pushlstring(L, s, len);
+    lua_setfield(L, -2, key);
+}
+
+/* regprune.version(s): the parts of a version, or nil. */
+static int l_version(lua_State *L)
+{
+    const char *s = luaL_checkstring(L, 1);
+    static const char *const names[] = {"major", "minor", "patch", "build_number"};
+    struct version v;
+
+    if (version_parse(s, &v) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 8);
+    lua_createtable(L, v.nparts, 0);
+    for (int i = 0; i < v.nparts; i++) {
+        lua_pushinteger(L, (lua_Integer)v.parts[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "parts");
+    for (int i = 0; i < VERSION_MAX_PARTS && i < 3; i++) {
+        lua_pushinteger(L, (lua_Integer)v.parts[i]);
+        lua_setfield(L, -2, names[i]);
+    }
+    set_string_field(L, "prerelease", v.prerelease, v.prerelease_len);
+    set_string_field(L, "build", v.build, v.build_len);
+    if (v.describe_commits >= 0) {
+        lua_pushinteger(L, (lua_Integer)v.describe_commits);
+        lua_setfield(L, -2, "commits");
+    }
+    return 1;
+}
+
+/* regprune.compare_versions(a, b): -1, 0 or 1 in the "version" order. */
+static int l_compare_versions(lua_State *L)
+{
+    int c = version_compare_names(luaL_checkstring(L, 1),
+                                  luaL_checkstring(L, 2));
+
+    lua_pushinteger(L, (c > 0) - (c < 0));
+    return 1;
+}
+
+/*** selection ***/
+
+/* regprune.newest(tags, n [, {by = order}]): the first n of the sort. */
+static int l_newest(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 2);
+    lua_Integer len;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argcheck(L, n >= 0, 2, "the count must be 0 or more");
+    lua_pushcfunction(L, l_sort);
+    lua_pushvalue(L, 1);
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "by");
+    } else {
+        luaL_argcheck(L, lua_isnoneornil(L, 3), 3,
+                      "expected a table such as {by = \"version\"}");
+        lua_pushnil(L);
+    }
+    lua_call(L, 2, 1);
+    len = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = len; i > n; i--) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
+/*
+ * regprune.group(tags, fn): a table from fn(tag) to the array of tags that
+ * gave that key, in their order; tags for which fn returns nil are left
+ * out.
+ */
+static int l_group(lua_State *L)
+{
+    lua_Integer n;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    n = luaL_len(L, 1);
+    lua_newtable(L);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_pushvalue(L, 2);
+        lua_geti(L, 1, i);
+        lua_call(L, 1, 1);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 3) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 3);
+        }
+        lua_geti(L, 1, i);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 2);
+    }
+    return 1;
+}
+
+/*
+ * regprune.images(tags): the tags grouped by digest, in the order of each
+ * digest's first tag: an array of {digest = ..., tags = {...}}, so that a
+ * policy can count images rather than tags.
+ */
+static int l_images(lua_State *L)
+{
+    lua_Integer n;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = luaL_len(L, 1);
+    lua_newtable(L); /* result, index 2 */
+    lua_newtable(L); /* digest -> image, index 3 */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        if (lua_getfield(L, -1, "digest") != LUA_TSTRING)
+            return luaL_error(L, "regprune.images: element %I is not a tag",
+                              i);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 3) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_createtable(L, 0, 2);
+            lua_pushvalue(L, -2);
+            lua_setfield(L, -2, "digest");
+            lua_newtable(L);
+            lua_setfield(L, -2, "tags");
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 3);
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+        }
+        lua_getfield(L, -1, "tags");
+        lua_pushvalue(L, -4);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+/*** name patterns ***/
+
+/* Longest pattern or subject glob accepts; names are at most 255 bytes. */
+#define GLOB_MAX 512
+#define GLOB_MAX_ALTERNATIVES 256
+
+/*
+ * Match one glob without braces by dynamic programming over (pattern,
+ * subject) positions: "*" is any run without "/", "**" any run, "?" one
+ * character but "/", "[...]" a class ("[!...]" or "[^...]" negated).
+ * Return 1, 0, or -1 on an unclosed class.
+ */
+static int glob_match_plain(const char *pat, size_t plen, const char *s,
+                            size_t slen, unsigned char *row, unsigned char *next)
+{
+    memset(row, 0, slen + 1);
+    row[0] = 1;
+    for (size_t i = 0; i < plen;) {
+        char c = pat[i];
+        size_t step = 1;
+
+        memset(next, 0, slen + 1);
+        if (c == '*') {
+            int any = i + 1 < plen && pat[i + 1] == '*';
+            step = any ? 2 : 1;
+            for (size_t j = 0; j <= slen; j++) {
+                if (row[j] || (j > 0 && next[j - 1] &&
+                               (any || s[j - 1] != '/')))
+                    next[j] = 1;
+            }
+        } else if (c == '[') {
+            size_t k = i + 1;
+            int negate = k < plen && (pat[k] == '!' || pat[k] == '^');
+            size_t start = k + (size_t)negate, end = start;
+
+            if (end < plen && pat[end] == ']')
+                end++;
+            while (end < plen && pat[end] != ']')
+                end++;
+            if (end >= plen)
+                return -1;
+            step = end + 1 - i;
+            for (size_t j = 0; j < slen; j++) {
+                int hit = 0;
+                if (!row[j])
+                    continue;
+                for (size_t m = start; m < end; m++) {
+                    if (m + 2 < end && pat[m + 1] == '-') {
+                        hit |= s[j] >= pat[m] && s[j] <= pat[m + 2];
+                        m += 2;
+                    } else {
+                        hit |= s[j] == pat[m];
+                    }
+                }
+                if (hit != negate && s[j] != '/')
+                    next[j + 1] = 1;
+            }
+        } else {
+            if (c == '\\' && i + 1 < plen) {
+                c = pat[i + 1];
+                step = 2;
+            }
+            for (size_t j = 0; j < slen; j++)
+                if (row[j] && (pat[i] == '?' && step == 1 ? s[j] != '/'
+                                                          : s[j] == c))
+                    next[j + 1] = 1;
+        }
+        memcpy(row, next, slen + 1);
+        i += step;
+    }
+    return row[slen];
+}
+
+/* Expand the first {a,b,...} group of pat and match each alternative. */
+static int glob_match(const char *pat, const char *s, int *budget)
+{
+    const char *open = NULL, *close = NULL;
+    int depth = 0;
+
+    if (--*budget < 0)
+        return -2;
+    for (const char *p = pat; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '{') {
+            if (depth++ == 0)
+                open = p;
+        } else if (*p == '}' && depth > 0 && --depth == 0) {
+            close = p;
+            break;
+        }
+    }
+    if (!open || !close) {
+        size_t slen = strlen(s);
+        unsigned char row[GLOB_MAX + 1], next[GLOB_MAX + 1];
+        return glob_match_plain(pat, strlen(pat), s, slen, row, next);
+    }
+    for (const char *alt = open + 1; alt <= close;) {
+        const char *end = alt;
+        char expanded[GLOB_MAX + 1];
+        int rc;
+
+        depth = 0;
+        while (end < close && !(depth == 0 && *end == ',')) {
+            if (*end == '\\' && end + 1 < close)
+                end++;
+            else if (*end == '{')
+                depth++;
+            else if (*end == '}')
+                depth--;
+            end++;
+        }
+        if ((size_t)(open - pat) + (size_t)(end - alt) + strlen(close + 1) >
+            GLOB_MAX)
+            return -1;
+        snprintf(expanded, sizeof(expanded), "%.*s%.*s%s", (int)(open - pat),
+                 pat, (int)(end - alt), alt, close + 1);
+        rc = glob_match(expanded, s, budget);
+        if (rc != 0)
+            return rc;
+        alt = end + 1;
+    }
+    return 0;
+}
+
+/* regprune.glob(s, pattern): doublestar glob, as Harbor's rules use. */
+static int l_glob(lua_State *L)
+{
+    size_t slen, plen;
+    const char *s = luaL_checklstring(L, 1, &slen);
+    const char *pattern = luaL_checklstring(L, 2, &plen);
+    int budget = GLOB_MAX_ALTERNATIVES;
+    int rc;
+
+    if (slen > GLOB_MAX || plen > GLOB_MAX)
+        return luaL_error(L, "regprune.glob: pattern and name are limited to "
+                          "%d bytes", GLOB_MAX);
+    rc = glob_match(pattern, s, &budget);
+    if (rc == -1)
+        return luaL_error(L, "regprune.glob: invalid pattern '%s': unclosed "
+                          "'[' or too long once braces are expanded",
+                          pattern);
+    if (rc == -2)
+        return luaL_error(L, "regprune.glob: pattern '%s' expands to more "
+                          "than %d alternatives", pattern,
+                          GLOB_MAX_ALTERNATIVES);
+    lua_pushboolean(L, rc);
+    return 1;
+}
+
+/* regprune.prefix(s, prefix): s starts with prefix. */
+static int l_prefix(lua_State *L)
+{
+    size_t slen, plen;
+    const char *s = luaL_checklstring(L, 1, &slen);
+    const char *prefix = luaL_checklstring(L, 2, &plen);
+
+    lua_pushboolean(L, plen <= slen && memcmp(s, prefix, plen) == 0);
+    return 1;
+}
+
+/*** ages ***/
+
+/* Image creation times that say nothing: the epoch, and the 1980-01-01
+ * that reproducible builds write. */
+#define EPOCH_1980 315532800
+
+/* Push the time of a tag's field ("pushed" or "created"), or nil when the
+ * time is unknown. */
+static void push_tag_time(lua_State *L, struct policy *p, size_t index,
+                          const char *field)
+{
+    const struct tag *t = &p->repo->tags[index];
+    const struct manifest *m = p->reg->manifests[t->digest];
+
+    if (strcmp(field, "pushed") == 0) {
+        lua_pushinteger(L, (lua_Integer)t->pushed);
+    } else if (m && m->has_created && m->created != 0 &&
+               m->created != EPOCH_1980) {
+        lua_pushinteger(L, (lua_Integer)m->created);
+    } else {
+        lua_pushnil(L);
+    }
+}
+
+static const char *const time_fields[] = {"pushed", "created", NULL};
+
+/* regprune.age(tag [, field]): seconds since the tag's time, or nil. */
+static int l_age(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+    size_t index = policy_check_tag(L, p, 1, "regprune.age");
+    int field = luaL_checkoption(L, 2, "pushed", time_fields);
+
+    push_tag_time(L, p, index, time_fields[field]);
+    if (!lua_isnil(L, -1))
+        lua_pushinteger(L, (lua_Integer)p->opt->now - lua_tointeger(L, -1));
+    return 1;
+}
+
+/*
+ * regprune.older_than(tag, duration [, field]): the tag's time is more
+ * than duration before regprune.now; false when the time is unknown, so a
+ * missing creation time never makes an image look ancient.
+ */
+static int l_older_than(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+    size_t index = policy_check_tag(L, p, 1, "regprune.older_than");
+    const char *duration = luaL_checkstring(L, 2);
+    int field = luaL_checkoption(L, 3, "pushed", time_fields);
+    int64_t seconds;
+
+    if (timeparse_duration(duration, &seconds) != 0)
+        return luaL_error(L, "regprune.older_than: invalid duration '%s': "
+                          "expected numbers with units s, m, h, d or w, "
+                          "such as \"30d\"", duration);
+    push_tag_time(L, p, index, time_fields[field]);
+    lua_pushboolean(L, !lua_isnil(L, -1) &&
+                           p->opt->now - lua_tointeger(L, -1) > seconds);
+    return 1;
+}
+
 void policy_lib_open(lua_State *L, const struct policy_options *opt)
 {
     static const luaL_Reg funcs[] = {
-        {"duration", l_duration},   {"fullmatch", l_fullmatch},
-        {"search", l_search},       {"sort", l_sort},
+        {"duration", l_duration},
+        {"fullmatch", l_fullmatch},
+        {"search", l_search},
+        {"sort", l_sort},
+        {"version", l_version},
+        {"compare_versions", l_compare_versions},
+        {"newest", l_newest},
+        {"group", l_group},
+        {"images", l_images},
+        {"glob", l_glob},
+        {"prefix", l_prefix},
+        {"age", l_age},
+        {"older_than", l_older_than},
         {NULL, NULL},
     };
 

@@ -67,7 +67,8 @@ static json_t *json_or_null(json_t *v, int present)
     return json_null();
 }
 
-static json_t *plan_repo_json(struct registry *reg, const struct repo *repo)
+static json_t *plan_repo_json(struct registry *reg, const struct repo *repo,
+                              int with_tags)
 {
     json_t *obj = json_object(), *tags = json_array();
     json_t *manifests = json_array(), *layers = json_array();
@@ -78,7 +79,7 @@ static json_t *plan_repo_json(struct registry *reg, const struct repo *repo)
     json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
     if (repo->frozen)
         json_object_set_new(obj, "frozen_reason", json_string(repo->frozen));
-    for (size_t i = 0; i < repo->tag_count; i++) {
+    for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
         const struct manifest *m = reg->manifests[t->digest];
         const char *verdict, *reason, *source;
@@ -111,7 +112,10 @@ static json_t *plan_repo_json(struct registry *reg, const struct repo *repo)
     for (size_t i = 0; i < repo->upload_count; i++)
         if (repo->upload_remove && repo->upload_remove[i])
             json_array_append_new(uploads, json_string(repo->uploads[i]));
-    json_object_set_new(obj, "tags", tags);
+    if (with_tags)
+        json_object_set_new(obj, "tags", tags);
+    else
+        json_decref(tags);
     json_object_set_new(obj, "manifests_deleted", manifests);
     json_object_set_new(obj, "layer_links_deleted", layers);
     json_object_set_new(obj, "uploads_deleted", uploads);
@@ -144,9 +148,24 @@ static int write_json(FILE *out, json_t *doc)
     return rc;
 }
 
+/* Number of revisions, layer links and uploads a plan removes in repo. */
+static size_t repo_changes(const struct repo *repo)
+{
+    size_t changes = 0;
+
+    for (size_t i = 0; i < repo->revision_count; i++)
+        changes += repo->revision_remove[i] == REV_REMOVE;
+    for (size_t i = 0; i < repo->layer_count; i++)
+        changes += repo->layer_remove[i];
+    for (size_t i = 0; i < repo->upload_count; i++)
+        changes += repo->upload_remove[i];
+    return changes;
+}
+
 static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
                      const struct report_options *opt)
 {
+    int is_gc = strcmp(opt->command, "gc") == 0;
     json_t *doc = json_object(), *repos = json_array();
     json_t *blobs = json_array(), *totals = json_object();
 
@@ -154,9 +173,12 @@ static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
     json_object_set_new(doc, "command", json_string(opt->command));
     json_object_set_new(doc, "dry_run", json_boolean(opt->dry_run));
     json_object_set_new(doc, "now", json_integer(opt->now));
-    for (size_t r = 0; r < reg->repo_count; r++)
-        if (reg->repos[r].selected)
-            json_array_append_new(repos, plan_repo_json(reg, &reg->repos[r]));
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        if (!repo->selected || (is_gc && !repo_changes(repo)))
+            continue;
+        json_array_append_new(repos, plan_repo_json(reg, repo, !is_gc));
+    }
     json_object_set_new(doc, "repositories", repos);
     for (size_t i = 0; i < plan->blob_count; i++) {
         json_t *b = json_object();
@@ -205,7 +227,8 @@ static size_t name_width(const struct repo *repo)
 }
 
 static void plan_repo_text(FILE *out, struct registry *reg,
-                           const struct repo *repo, const char *verb)
+                           const struct repo *repo, const char *verb,
+                           int with_tags)
 {
     size_t deleted = 0, manifests = 0, layers = 0, uploads = 0;
     int width = (int)name_width(repo);
@@ -213,11 +236,14 @@ static void plan_repo_text(FILE *out, struct registry *reg,
 
     for (size_t i = 0; i < repo->tag_count; i++)
         deleted += repo->tags[i].remove;
-    fprintf(out, "%s: %zu tags, %zu kept, %zu %s%s%s\n", repo->name,
-            repo->tag_count, repo->tag_count - deleted, deleted, verb,
-            repo->frozen ? "; frozen: " : "",
-            repo->frozen ? repo->frozen : "");
-    for (size_t i = 0; i < repo->tag_count; i++) {
+    if (with_tags)
+        fprintf(out, "%s: tags: %zu, kept: %zu, %s: %zu%s%s\n", repo->name,
+                repo->tag_count, repo->tag_count - deleted, verb, deleted,
+                repo->frozen ? "; frozen: " : "",
+                repo->frozen ? repo->frozen : "");
+    else
+        fprintf(out, "%s:\n", repo->name);
+    for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
         const char *verdict, *reason, *source;
         char digest[20], pushed[32], size[32];
@@ -249,39 +275,34 @@ static int plan_text(FILE *out, struct registry *reg, const struct plan *plan,
                      const struct report_options *opt)
 {
     const char *verb = opt->dry_run ? "to delete" : "deleted";
+    int is_gc = strcmp(opt->command, "gc") == 0;
     size_t repos = 0;
     char size[32];
 
     for (size_t r = 0; r < reg->repo_count; r++) {
         const struct repo *repo = &reg->repos[r];
-        size_t changes = 0;
 
         if (!repo->selected)
             continue;
         repos++;
-        for (size_t i = 0; i < repo->revision_count; i++)
-            changes += repo->revision_remove[i] == REV_REMOVE;
-        for (size_t i = 0; i < repo->layer_count; i++)
-            changes += repo->layer_remove[i];
-        for (size_t i = 0; i < repo->upload_count; i++)
-            changes += repo->upload_remove[i];
-        /* gc speaks of objects, not tags: show only repositories it
+        /* gc decides on objects, not tags: show only repositories it
          * changes. */
-        if (strcmp(opt->command, "gc") == 0 && changes == 0)
+        if (is_gc && repo_changes(repo) == 0)
             continue;
-        plan_repo_text(out, reg, repo, verb);
+        plan_repo_text(out, reg, repo, verb, !is_gc);
     }
     report_format_size(plan->bytes_freed, size, sizeof(size));
     fprintf(out, "blobs %s: %zu (%s)\n", verb, plan->blob_count, size);
-    fprintf(out, "summary: %s%s: %zu repositories, %zu tags kept, %zu tags "
-            "%s, %zu manifests, %zu layer links, %zu uploads, %zu blobs, "
-            "%lld bytes %s, %zu problems\n",
-            opt->command, opt->dry_run ? " (dry run)" : "", repos,
-            plan->tags_kept, plan->tags_deleted, verb,
-            plan->manifests_deleted, plan->layer_links_deleted,
-            plan->uploads_deleted, plan->blob_count,
-            (long long)plan->bytes_freed,
-            opt->dry_run ? "to free" : "freed", reg->problem_count);
+    /* One line of name=value pairs for monitoring systems to scrape. */
+    fprintf(out, "summary: command=%s dry_run=%s repositories=%zu "
+            "tags_kept=%zu tags_deleted=%zu manifests_deleted=%zu "
+            "layer_links_deleted=%zu uploads_deleted=%zu blobs_deleted=%zu "
+            "bytes_freed=%lld problems=%zu\n",
+            opt->command, opt->dry_run ? "yes" : "no", repos,
+            plan->tags_kept, plan->tags_deleted, plan->manifests_deleted,
+            plan->layer_links_deleted, plan->uploads_deleted,
+            plan->blob_count, (long long)plan->bytes_freed,
+            reg->problem_count);
     return ferror(out) ? -1 : 0;
 }
 

@@ -593,8 +593,7 @@ static void check_manifest(struct registry *reg, struct repo *repo,
     }
 }
 
-static void scan_repo_manifests(struct registry *reg, struct repo *repo,
-                                int read_configs)
+static void scan_repo_manifests(struct registry *reg, struct repo *repo)
 {
     char hex[DIGEST_HEX_LEN + 1];
 
@@ -604,30 +603,16 @@ static void scan_repo_manifests(struct registry *reg, struct repo *repo,
     }
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
-        struct manifest *m;
 
-        if (registry_find_revision(repo, t->digest) < 0) {
-            digest_to_hex(&reg->ids.digests[t->digest], hex);
-            registry_problem(reg, repo->name, repo->name,
-                             "tag %s points at sha256:%s, which has no "
-                             "revision link in the repository",
-                             t->name, hex);
-            registry_freeze(repo, "a tag points at a missing revision");
-            load_manifest(reg, t->digest);
+        if (registry_find_revision(repo, t->digest) >= 0)
             continue;
-        }
-        m = reg->manifests[t->digest];
-        if (!read_configs || m->state != MSTATE_OK)
-            continue;
-        load_config(reg, m);
-        for (size_t c = 0; c < m->child_count; c++) {
-            struct manifest *child;
-            if (registry_find_revision(repo, m->children[c]) < 0)
-                continue;
-            child = reg->manifests[m->children[c]];
-            if (child && child->state == MSTATE_OK)
-                load_config(reg, child);
-        }
+        digest_to_hex(&reg->ids.digests[t->digest], hex);
+        registry_problem(reg, repo->name, repo->name,
+                         "tag %s points at sha256:%s, which has no "
+                         "revision link in the repository",
+                         t->name, hex);
+        registry_freeze(repo, "a tag points at a missing revision");
+        load_manifest(reg, t->digest);
     }
     /* An index naming a child the repository lacks is normal. */
     for (size_t i = 0; i < repo->revision_count; i++) {
@@ -645,8 +630,24 @@ static void scan_repo_manifests(struct registry *reg, struct repo *repo,
     }
 }
 
-int scan_registry(struct registry *reg, int read_configs, char *err,
-                  size_t err_size)
+void scan_configs(struct registry *reg, struct repo *repo)
+{
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct manifest *m = reg->manifests[repo->tags[i].digest];
+
+        if (!m || m->state != MSTATE_OK)
+            continue;
+        load_config(reg, m);
+        for (size_t c = 0; c < m->child_count; c++) {
+            struct manifest *child = reg->manifests[m->children[c]];
+            if (child && child->state == MSTATE_OK &&
+                registry_find_revision(repo, m->children[c]) >= 0)
+                load_config(reg, child);
+        }
+    }
+}
+
+int scan_registry(struct registry *reg, char *err, size_t err_size)
 {
     struct repo_list list = {0};
     int fd = path_open_dir(reg->v2_fd, "repositories");
@@ -666,7 +667,7 @@ int scan_registry(struct registry *reg, int read_configs, char *err,
     reg->repos = list.repos;
     reg->repo_count = list.count;
     for (size_t i = 0; i < reg->repo_count; i++)
-        scan_repo_manifests(reg, &reg->repos[i], read_configs);
+        scan_repo_manifests(reg, &reg->repos[i]);
     return 0;
 }
 

@@ -18,13 +18,17 @@ int scan_open(struct registry *reg, const char *root, char *err,
 
 /*
  * Read every repository: tags, revisions, layer links and uploads, then
- * every manifest they name. With read_configs, also read the image config
- * of each tagged image for its creation time and platform. Problems are
- * recorded in reg and freeze the repository they belong to. Return 0, or
- * -1 with err set when the tree cannot be read at all.
+ * every manifest they name. Problems are recorded in reg and freeze the
+ * repository they belong to. Return 0, or -1 with err set when the tree
+ * cannot be read at all.
  */
-int scan_registry(struct registry *reg, int read_configs, char *err,
-                  size_t err_size);
+int scan_registry(struct registry *reg, char *err, size_t err_size);
+
+/*
+ * Read the image config of each image repo's tags reach, for creation
+ * times and platforms. A config that cannot be read leaves them unknown.
+ */
+void scan_configs(struct registry *reg, struct repo *repo);
 
 /* List blobs/sha256 and set ID_IN_STORE for every blob found. */
 int scan_blob_store(struct registry *reg, char *err, size_t err_size);

@@ -34,12 +34,36 @@ static int valid_identifiers(const char *s, size_t len)
     return run > 0;
 }
 
+/* "<commits>-g<4 to 40 hex>[-dirty]": what git describe appends. */
+static long long parse_describe(const char *s, size_t len)
+{
+    size_t i = 0, hex = 0;
+    long long commits = 0;
+
+    while (i < len && is_digit(s[i]) && i < 9)
+        commits = commits * 10 + (s[i++] - '0');
+    if (i == 0 || i + 2 > len || s[i] != '-' || s[i + 1] != 'g')
+        return -1;
+    i += 2;
+    while (i < len && ((s[i] >= '0' && s[i] <= '9') ||
+                       (s[i] >= 'a' && s[i] <= 'f'))) {
+        i++;
+        hex++;
+    }
+    if (hex < 4 || hex > 40)
+        return -1;
+    if (i == len || (len - i == 6 && memcmp(s + i, "-dirty", 6) == 0))
+        return commits;
+    return -1;
+}
+
 int version_parse(const char *s, struct version *v)
 {
     const char *p = s;
     int has_v = 0;
 
     memset(v, 0, sizeof(*v));
+    v->describe_commits = -1;
     if (*p == 'v' || *p == 'V') {
         has_v = 1;
         p++;
@@ -70,8 +94,11 @@ int version_parse(const char *s, struct version *v)
 
         if (!valid_identifiers(p + 1, len))
             return -1;
-        v->prerelease = p + 1;
-        v->prerelease_len = len;
+        v->describe_commits = parse_describe(p + 1, len);
+        if (v->describe_commits < 0) {
+            v->prerelease = p + 1;
+            v->prerelease_len = len;
+        }
         p += 1 + len;
     }
     if (*p == '+') {
@@ -155,8 +182,13 @@ int version_compare(const struct version *a, const struct version *b)
         if (a->parts[i] != b->parts[i])
             return a->parts[i] < b->parts[i] ? -1 : 1;
     }
-    if (!a->prerelease || !b->prerelease)
-        return (a->prerelease == NULL) - (b->prerelease == NULL);
+    if (!a->prerelease || !b->prerelease) {
+        int c = (a->prerelease == NULL) - (b->prerelease == NULL);
+        if (c || a->prerelease)
+            return c;
+        return (a->describe_commits > b->describe_commits) -
+               (a->describe_commits < b->describe_commits);
+    }
     return compare_prerelease(a->prerelease, a->prerelease_len,
                               b->prerelease, b->prerelease_len);
 }

@@ -18,13 +18,17 @@ struct version {
     size_t prerelease_len;
     const char *build; /* after "+", or NULL; ignored by precedence */
     size_t build_len;
+    /* Commits after the release in a git-describe suffix ("-14-gabc1234"),
+     * or -1. Such a version ranks above its release, not below it. */
+    long long describe_commits;
 };
 
 /*
  * Parse a version: optional "v" or "V", then two to four dot-separated
  * numbers ("v" allows one: "v2"), then optional "-prerelease" and
- * "+build". The struct borrows from s. Return 0, or -1 when s is not a
- * version.
+ * "+build". A pre-release of the form "<n>-g<hex>" (git describe, with an
+ * optional "-dirty") sets describe_commits instead. The struct borrows
+ * from s. Return 0, or -1 when s is not a version.
  */
 int version_parse(const char *s, struct version *v);
 

@@ -5,8 +5,10 @@
 # Usage: make && tests/integration/e2e.sh
 #
 # Requires docker-registry, skopeo, curl, jq and the GNU tools (tar, gzip,
-# find, stat, sha256sum, shuf). Runs as root or as any user; no Docker engine
-# and no network access beyond 127.0.0.1 are needed. Environment:
+# find, stat, sha256sum, shuf, timeout). On Debian 12:
+#   apt-get install docker-registry skopeo curl jq
+# Runs as root or as any user. It needs no Docker engine and connects only to
+# the registry it starts on 127.0.0.1. Environment:
 #   REGPRUNE           binary under test (default: regprune in the repository)
 #   REGPRUNE_E2E_KEEP  set to 1 to keep the scratch directory after a pass.
 #                      After a failure it is always kept and its path printed.
@@ -61,6 +63,9 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# Exiting on a signal runs the EXIT trap, which stops the registry.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # A failing command outside a check is a broken test setup: count it, print
 # the summary and stop.
@@ -421,7 +426,7 @@ check_registry_gc() {
 # Scenario 1: prune with keep-last.
 
 scenario_prune() {
-    local ref repo digest kept deleted expected actual repos
+    local ref repo digest kept deleted repos
 
     oci_init
     skopeo_setup
@@ -430,6 +435,8 @@ scenario_prune() {
     push_images
     registry_stop
 
+    # library/base was converted to Docker schema 2 on push, which changes
+    # its manifest digest. Every other push must keep the layout's digest.
     for ref in "${ALL_REFS[@]}"; do
         if [ "${IS_INDEX[${IMAGE_OF[$ref]}]}" = 1 ] ||
             [ "${ref%%:*}" != library/base ]; then
@@ -616,6 +623,21 @@ scenario_prune() {
 
     check_registry_gc "after prune"
     check_registry_gc_untagged
+
+    # Unlike docker-registry 2.8.2, regprune counts index children as
+    # reachable from their tag, so gc --untagged has nothing left to delete.
+    before=$(snapshot "$STORAGE_ROOT")
+    run_regprune gc gc --untagged --dry-run --json
+    after=$(snapshot "$STORAGE_ROOT")
+    check_equal "regprune gc --untagged --dry-run exits 0" 0 "$RUN_STATUS"
+    check_lines "regprune gc --dry-run leaves the tree byte-identical" \
+        "$before" "$after"
+    check_equal "regprune gc --untagged finds nothing after prune" \
+        "manifests=0 layer_links=0 blobs=0" \
+        "$(json_query "$WORK/gc.json" '.totals
+            | "manifests=\(.manifests_deleted)"
+            + " layer_links=\(.layer_links_deleted)"
+            + " blobs=\(.blobs_deleted)"')"
 }
 
 # docker-registry 2.8.2 garbage-collect --delete-untagged lists the children
@@ -656,6 +678,10 @@ scenario_delete() {
     check_equal "delete REPO:TAG deletes no manifest or blob" "0 0" \
         "$(json_query "$WORK/delete-tag.json" \
             '"\(.totals.manifests_deleted) \(.totals.blobs_deleted)"')"
+    check_lines "delete REPO:TAG reports created time" \
+        "library/base:latest ${CREATED[base]}" \
+        "$(report_tag_field "$WORK/delete-tag.json" created \
+            | grep '^library/base:latest ' || true)"
     check "disk: library/base:latest removed" tag_absent library/base:latest
     check "disk: library/base:bookworm kept" tag_points_to \
         library/base:bookworm "${PUSHED[library/base:bookworm]}"
@@ -694,6 +720,11 @@ scenario_delete() {
         "$(printf 'team/app/api:stable delete %s\nteam/app/api:v1.9.0 delete %s' \
             "$digest" "$digest")" \
         "$(report_verdicts "$WORK/delete-digest.json" | grep ' delete ' || true)"
+    check_lines "delete REPO@DIGEST reports created times" \
+        "$(printf 'team/app/api:stable %s\nteam/app/api:v1.9.0 %s' \
+            "${CREATED[api-1.9.0]}" "${CREATED[api-1.9.0]}")" \
+        "$(report_tag_field "$WORK/delete-digest.json" created \
+            | grep -E '^team/app/api:(stable|v1\.9\.0) ' || true)"
     check_lines "delete REPO@DIGEST reports the manifest deleted" \
         "team/app/api $digest" "$(report_manifests "$WORK/delete-digest.json")"
     check_lines "delete REPO@DIGEST frees the image's own blobs" \
@@ -713,7 +744,20 @@ scenario_delete() {
         "$((bytes_before - $(blob_bytes)))"
     check "disk: every link names an existing blob" links_resolve
 
+    # web-2-arm has no tag but the kept index v2.0.0 lists it. Deleting it
+    # would break v2.0.0, so the request must fail and change nothing.
+    local child=${DIGEST[web-2-arm]}
+    before=$(snapshot "$STORAGE_ROOT")
+    run_regprune delete-child delete --json "team/app/web@$child"
+    after=$(snapshot "$STORAGE_ROOT")
+    check "delete of a listed index child exits 1 or 3" \
+        grep -qx '[13]' <<<"$RUN_STATUS"
+    check_lines "delete of a listed index child changes nothing" \
+        "$before" "$after"
+
     registry_start
+    check "pull: team/app/web:v2.0.0 after deleting its child" \
+        pull_and_verify team/app/web:v2.0.0
     check "pull: library/base:bookworm after deleting latest" \
         pull_and_verify library/base:bookworm
     check "pull: library/base:latest returns 404" expect_status 404 \

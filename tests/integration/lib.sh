@@ -132,7 +132,7 @@ registry_start() {
         done
         if kill -0 "$REGISTRY_PID" 2>/dev/null; then
             echo "docker-registry (PID $REGISTRY_PID) did not listen on" \
-                "port $port within 10 s; see $WORK/registry.log" >&2
+                "port $port within 10 s. See $WORK/registry.log" >&2
             registry_stop
             return 1
         fi
