@@ -3,6 +3,7 @@
  * remove, report) and exit statuses. Only this file ends the process.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inuse.h"
 #include "log.h"
 #include "plan.h"
 #include "policy.h"
@@ -74,6 +76,16 @@ static const char help_text[] =
     "problems\n"
     "  --allow-empty       let a policy delete the last tag of a "
     "repository\n"
+    "  --in-use FILE       protect the images FILE names: one reference or "
+    "digest per\n"
+    "                      line, or the JSON of `kubectl get pods -A -o "
+    "json`\n"
+    "  --max-delete N      stop before deleting anything when the plan "
+    "deletes more\n"
+    "                      than N tags\n"
+    "  --max-delete-fraction P  likewise when it deletes more than P (0.5 "
+    "or 50%%) of\n"
+    "                      one repository's tags\n"
     "  --max-instructions N  Lua instructions per repository (default "
     "100000000)\n"
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
@@ -101,6 +113,9 @@ struct options {
     int dry_run, json, strict, allow_empty, untagged;
     uint64_t max_instructions;
     size_t max_memory;
+    const char *in_use;
+    long long max_delete;          /* tags per run, or -1 */
+    double max_delete_fraction;    /* of a repository's tags, or -1 */
 };
 
 static int usage_error(const char *fmt, ...)
@@ -177,6 +192,27 @@ static int parse_value_option(struct options *o, const char *name,
                                "a positive whole number",
                                value);
         o->max_instructions = n;
+    } else if (strcmp(name, "--in-use") == 0) {
+        o->in_use = value;
+    } else if (strcmp(name, "--max-delete") == 0) {
+        if (parse_number(value, &n) != 0 || n > (unsigned long long)LLONG_MAX)
+            return usage_error("invalid --max-delete '%s': expected a whole "
+                               "number of tags",
+                               value);
+        o->max_delete = (long long)n;
+    } else if (strcmp(name, "--max-delete-fraction") == 0) {
+        char *end;
+        double f = strtod(value, &end);
+        if (end != value && *end == '%') {
+            f /= 100;
+            end++;
+        }
+        if (end == value || *end || !(f >= 0 && f <= 1))
+            return usage_error("invalid --max-delete-fraction '%s': expected "
+                               "a fraction from 0 to 1 (0.5) or a "
+                               "percentage (50%%)",
+                               value);
+        o->max_delete_fraction = f;
     } else if (strcmp(name, "--max-memory") == 0) {
         if (parse_number(value, &n) != 0 || n == 0 || n > 1024 * 1024)
             return usage_error("invalid --max-memory '%s': expected MiB "
@@ -191,7 +227,8 @@ static int parse_value_option(struct options *o, const char *name,
 
 static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
-    "--max-memory", NULL};
+    "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
+    NULL};
 
 static int is_value_option(const char *name)
 {
@@ -288,6 +325,9 @@ static int check_command(const struct options *o)
         return usage_error("%s", "delete needs REPO:TAG or REPO@DIGEST");
     if (strcmp(c, "gc") == 0 && o->arg_count > 0)
         return usage_error("gc takes no arguments, got '%s'", o->args[0]);
+    if (strcmp(c, "gc") == 0 && o->in_use)
+        return usage_error("%s", "--in-use applies to prune and delete, not "
+                           "gc");
     if (o->untagged && strcmp(c, "gc") != 0)
         return usage_error("--untagged belongs to gc, not %s", c);
     if (strcmp(c, "ls") == 0 && o->dry_run)
@@ -440,6 +480,69 @@ static int run_policies(struct registry *reg, const struct options *o)
     return 0;
 }
 
+/* Protect the tags that --in-use names; -1 when the file is bad. */
+static int apply_in_use(struct registry *reg, const struct options *o)
+{
+    struct inuse in;
+    char err[1024];
+    size_t count;
+
+    if (!o->in_use)
+        return 0;
+    if (inuse_load(o->in_use, &in, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    count = inuse_apply(&in, reg);
+    log_info("%s: %zu references, %zu tags protected as in use", o->in_use,
+             in.count, count);
+    inuse_free(&in);
+    return 0;
+}
+
+/*
+ * Stop a plan that deletes more than --max-delete tags in all, or more than
+ * --max-delete-fraction of one repository's tags. Return -1 when tripped.
+ */
+static int check_breakers(const struct registry *reg, const struct options *o)
+{
+    long long total = 0;
+    const struct repo *worst = NULL;
+    size_t worst_count = 0;
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        size_t deleted = 0;
+
+        if (!repo->selected || repo->frozen)
+            continue;
+        for (size_t i = 0; i < repo->tag_count; i++)
+            deleted += repo->tags[i].remove;
+        total += (long long)deleted;
+        if (deleted > worst_count) {
+            worst = repo;
+            worst_count = deleted;
+        }
+        if (o->max_delete_fraction >= 0 && repo->tag_count > 0 &&
+            (double)deleted > o->max_delete_fraction *
+                                  (double)repo->tag_count) {
+            log_error("the plan deletes %zu of the %zu tags of %s, more than "
+                      "--max-delete-fraction %g allows; nothing was deleted",
+                      deleted, repo->tag_count, repo->name,
+                      o->max_delete_fraction);
+            return -1;
+        }
+    }
+    if (o->max_delete >= 0 && total > o->max_delete) {
+        log_error("the plan deletes %lld tags, more than --max-delete %lld "
+                  "allows (the most, %zu, in %s); nothing was deleted",
+                  total, o->max_delete, worst_count,
+                  worst ? worst->name : "-");
+        return -1;
+    }
+    return 0;
+}
+
 static int run(struct options *o)
 {
     struct registry reg;
@@ -470,6 +573,11 @@ static int run(struct options *o)
     }
     if (!is_gc && !is_prune)
         read_configs(&reg);
+    if (!is_ls && !is_gc &&
+        (apply_in_use(&reg, o) != 0 || check_breakers(&reg, o) != 0)) {
+        status = EXIT_FAILED;
+        goto out;
+    }
     if (is_ls) {
         if (report_inventory(stdout, &reg, o->json) != 0)
             status = EXIT_FAILED;
@@ -513,6 +621,8 @@ int main(int argc, char **argv)
         .grace = 3600,
         .max_instructions = 100000000,
         .max_memory = (size_t)512 * 1024 * 1024,
+        .max_delete = -1,
+        .max_delete_fraction = -1,
     };
     int rc;
 

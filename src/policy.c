@@ -211,34 +211,58 @@ static char *caller_source(lua_State *L)
     return xasprintf("%s:%d", ar.short_src, ar.currentline);
 }
 
-static int record_verdict(lua_State *L, int keep)
+enum verdict_call { CALL_DELETE, CALL_KEEP, CALL_PROTECT };
+
+static int record_verdict(lua_State *L, enum verdict_call call)
 {
+    static const char *const names[] = {"delete", "keep", "protect"};
     struct policy *p = policy_of(L);
-    const char *fname = keep ? "keep" : "delete";
-    size_t index = policy_check_tag(L, p, 1, fname);
+    size_t index = policy_check_tag(L, p, 1, names[call]);
     const char *reason = luaL_optstring(L, 2, NULL);
     struct tag *t = &p->repo->tags[index];
 
-    if (keep && !t->keep) {
+    switch (call) {
+    case CALL_PROTECT:
+        if (t->protect)
+            break;
+        /* The protecting reason replaces any earlier keep reason. */
+        free(t->keep_reason);
+        free(t->keep_source);
+        t->protect = t->keep = 1;
+        t->keep_reason = xstrdup(reason ? reason : "protected by policy");
+        t->keep_source = caller_source(L);
+        break;
+    case CALL_KEEP:
+        if (t->keep)
+            break;
         t->keep = 1;
         t->keep_reason = xstrdup(reason ? reason : "kept by policy");
         t->keep_source = caller_source(L);
-    } else if (!keep && !t->delete) {
+        break;
+    case CALL_DELETE:
+        if (t->delete)
+            break;
         t->delete = 1;
         t->delete_reason = xstrdup(reason ? reason : "deleted by policy");
         t->delete_source = caller_source(L);
+        break;
     }
     return 0;
 }
 
 static int l_keep(lua_State *L)
 {
-    return record_verdict(L, 1);
+    return record_verdict(L, CALL_KEEP);
+}
+
+static int l_protect(lua_State *L)
+{
+    return record_verdict(L, CALL_PROTECT);
 }
 
 static int l_delete(lua_State *L)
 {
-    return record_verdict(L, 0);
+    return record_verdict(L, CALL_DELETE);
 }
 
 /* Build the table of globals every policy may read; leaves it on top. */
@@ -272,6 +296,8 @@ static void open_sandbox(lua_State *L, const struct policy_options *opt)
     lua_setfield(L, -2, "keep");
     lua_pushcfunction(L, l_delete);
     lua_setfield(L, -2, "delete");
+    lua_pushcfunction(L, l_protect);
+    lua_setfield(L, -2, "protect");
     policy_lib_open(L, opt);
     lua_setfield(L, -2, "regprune");
 }

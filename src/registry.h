@@ -19,10 +19,11 @@ struct tag {
     char *name;
     uint32_t digest; /* id of the manifest current/link names */
     int64_t pushed;  /* mtime of current/link, Unix seconds */
-    /* Verdicts as recorded; keep wins over delete. */
+    /* Verdicts as recorded; keep wins over delete, and protect (a keep
+     * whose reason no later call replaces) over both. */
     char *keep_reason, *keep_source;
     char *delete_reason, *delete_source;
-    unsigned keep : 1, delete : 1;
+    unsigned keep : 1, delete : 1, protect : 1;
     unsigned remove : 1; /* plan: this tag goes */
 };
 

@@ -577,6 +577,109 @@ test_empty_dirs_removed() {
     [ -z "$empty" ] || fail "empty directories left: $empty"
 }
 
+test_in_use_protects() {
+    mk t < <(
+        index_spec
+        basic_spec | grep -v '^layer base'
+    )
+    local amd
+    amd=$(jq -r '.manifests[0].digest' \
+        "$v2/$(blob "$(tag_hex multi/app v1)")/data")
+    cat >"$work/running" <<EOF
+# what the cluster runs
+registry.example.com:5000/team/app:v1.0.0
+localhost/other/svc@sha256:$(tag_hex other/svc 1.0)
+EOF
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t, "all") end end' \
+        >"$work/all.lua"
+    rp prune --policy "$work/all.lua" --allow-empty --in-use "$work/running" \
+        --dry-run --json
+    expect_rc 0
+    jq_true '[.repositories[] | .tags[] | select(.verdict=="keep") | .name] == ["1.0","v1.0.0"]'
+    jq_true '.repositories[] | select(.name=="team/app") | .tags[] | select(.name=="v1.0.0") | .reason == "in use: registry.example.com:5000/team/app:v1.0.0"'
+    # A pod reports the platform digest; the index tags holding it stay.
+    cat >"$work/pods.json" <<EOF
+{"items": [{"spec": {"containers": [{"image": "nginx:1.25"}]},
+  "status": {"containerStatuses": [
+    {"imageID": "docker-pullable://r.example.com/multi/app@$amd"}]}}]}
+EOF
+    rp prune --policy "$work/all.lua" --allow-empty --in-use "$work/pods.json" \
+        --dry-run --json
+    expect_rc 0
+    jq_true '[.repositories[] | select(.name=="multi/app") | .tags[] | select(.verdict=="keep") | .name] == ["v1","v2"]'
+    printf '{"items": [' >"$work/bad.json"
+    rp prune --policy "$work/all.lua" --in-use "$work/bad.json" --dry-run
+    expect_rc 1
+    expect_err "bad.json: invalid JSON"
+    rp prune --policy "$work/all.lua" --in-use "$work/none.txt" --dry-run
+    expect_rc 1
+    expect_err "cannot open --in-use file"
+}
+
+test_breakers_stop_run() {
+    mk t < <(basic_spec)
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t, "all") end end' \
+        >"$work/all.lua"
+    snapshot >"$work/before"
+    rp prune --policy "$work/all.lua" --max-delete 2
+    expect_rc 1
+    expect_err "the plan deletes 3 tags, more than --max-delete 2"
+    expect_err "team/app"
+    rp prune --policy "$work/all.lua" --max-delete-fraction 50%
+    expect_rc 1
+    expect_err "deletes 3 of the 4 tags of team/app"
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "tree changed"
+    rp prune --policy "$work/all.lua" --max-delete-fraction 0.75 --dry-run
+    expect_rc 0
+    rp prune --policy "$work/all.lua" --max-delete-fraction 2
+    expect_rc 2
+}
+
+test_protect_beats_keep_and_delete() {
+    mk t < <(basic_spec)
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do delete(t, "sweep") end
+  protect("v1.0.0", "audited release")
+  keep("v1.0.0", "later keep")
+end
+LUA
+    rp prune --policy "$work/p.lua" --dry-run --json team/app
+    expect_rc 0
+    jq_true '.repositories[0].tags[] | select(.name=="v1.0.0") | .verdict == "keep" and .reason == "audited release"'
+    jq_true '.repositories[0].tags[] | select(.name=="v1.0.0") | .source | endswith("p.lua:3")'
+}
+
+test_policy_helpers() {
+    mk t < <(basic_spec)
+    cat >"$work/p.lua" <<'LUA'
+local function check(cond, what) if not cond then error("failed: " .. what) end end
+function policy(repo)
+  if repo.name ~= "team/app" then return end
+  local newest = regprune.newest(repo.tags, 2, {by = "version"})
+  check(#newest == 2 and newest[1].name == "v1.2.0", "newest")
+  local images = regprune.images(regprune.sort(repo.tags, "pushed"))
+  check(#images == 3 and #images[1].tags == 2, "images")
+  local groups = regprune.group(repo.tags, function(t) return t.name:sub(1, 1) end)
+  check(#groups.v == 3 and #groups.s == 1, "group")
+  check(regprune.glob("team/app", "team/**") and not regprune.glob("a/b", "*"), "glob")
+  check(regprune.glob("v1.2.0", "v{1,2}.*"), "glob braces")
+  check(regprune.prefix("release-1", "release-"), "prefix")
+  check(regprune.version("v1.2.3-rc.1").prerelease == "rc.1", "version")
+  check(regprune.version("latest") == nil, "not a version")
+  check(regprune.compare_versions("1.2.3-4-gdeadbeef", "1.2.3") == 1, "describe")
+  local t = repo.tags[1]
+  check(regprune.age(t) == regprune.now - t.pushed, "age")
+  check(regprune.older_than(t, "1d") and not regprune.older_than(t, "1000d"), "older_than")
+  keep(t, "all checks passed")
+end
+LUA
+    rp prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
+    expect_rc 0
+    jq_true '[.repositories[] | .tags[] | select(.reason=="all checks passed")] | length == 1'
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
