@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "inuse.h"
 #include "log.h"
 #include "plan.h"
@@ -40,7 +41,8 @@ static const char usage_text[] =
     "                [--dry-run] [--json] [REPO...]\n"
     "       regprune [--root DIR] delete [--dry-run] [--json] "
     "REPO:TAG|REPO@DIGEST...\n"
-    "       regprune [--root DIR] gc [--untagged] [--dry-run] [--json]\n";
+    "       regprune [--root DIR] gc [--untagged] [--dry-run] [--json]\n"
+    "       regprune [--root DIR] check [--verify] [--json] [REPO...]\n";
 
 static const char help_text[] =
     "\n"
@@ -58,6 +60,11 @@ static const char help_text[] =
     "           (REPO@sha256:...), and everything only they used\n"
     "  gc       delete blobs and layer links no manifest references, and "
     "stale uploads\n"
+    "  check    verify the tree and change nothing: unreadable manifests, "
+    "missing blobs,\n"
+    "           invalid links, blobs without a _layers link; --verify also "
+    "hashes\n"
+    "           every blob; exits 3 when it finds problems\n"
     "\n"
     "options:\n"
     "  --root DIR          the registry's rootdirectory (default: "
@@ -110,7 +117,7 @@ struct options {
     size_t param_count;
     int64_t now;
     int64_t grace;
-    int dry_run, json, strict, allow_empty, untagged;
+    int dry_run, json, strict, allow_empty, untagged, verify;
     uint64_t max_instructions;
     size_t max_memory;
     const char *in_use;
@@ -251,6 +258,8 @@ static int parse_flag(struct options *o, const char *arg)
         o->allow_empty = 1;
     else if (strcmp(arg, "--untagged") == 0)
         o->untagged = 1;
+    else if (strcmp(arg, "--verify") == 0)
+        o->verify = 1;
     else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
         log_max_level = log_max_level < LOG_INFO ? LOG_INFO : LOG_DEBUG;
     else if (strcmp(arg, "-vv") == 0)
@@ -315,7 +324,7 @@ static int check_command(const struct options *o)
     if (!c)
         return usage_error("%s", "no command given");
     if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
-        strcmp(c, "gc"))
+        strcmp(c, "gc") && strcmp(c, "check"))
         return usage_error("unknown command '%s'", c);
     if (strcmp(c, "prune") == 0 && o->policy_count == 0)
         return usage_error("%s", "prune needs --policy FILE");
@@ -330,9 +339,10 @@ static int check_command(const struct options *o)
                            "gc");
     if (o->untagged && strcmp(c, "gc") != 0)
         return usage_error("--untagged belongs to gc, not %s", c);
-    if (strcmp(c, "ls") == 0 && o->dry_run)
-        return usage_error("%s", "ls changes nothing; --dry-run does not "
-                           "apply");
+    if ((strcmp(c, "ls") == 0 || strcmp(c, "check") == 0) && o->dry_run)
+        return usage_error("%s changes nothing; --dry-run does not apply", c);
+    if (o->verify && strcmp(c, "check") != 0)
+        return usage_error("--verify belongs to check, not %s", c);
     return -1;
 }
 
@@ -543,6 +553,36 @@ static int check_breakers(const struct registry *reg, const struct options *o)
     return 0;
 }
 
+static int run_check(const struct options *o)
+{
+    struct registry reg;
+    struct check_result result;
+    char err[1024];
+    int status = EXIT_OK;
+
+    if (scan_open(&reg, o->root, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        registry_free(&reg);
+        return EXIT_FAILED;
+    }
+    reg.problems_in_report = 1;
+    if (scan_registry(&reg, err, sizeof(err)) != 0 ||
+        (o->verify && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
+        log_error("%s", err);
+        status = EXIT_FAILED;
+    } else if (select_repos(&reg, o) != 0) {
+        status = EXIT_FAILED;
+    } else {
+        check_registry(&reg, o->verify, &result);
+        if (report_check(stdout, &reg, &result, o->json) != 0)
+            status = EXIT_FAILED;
+        else if (reg.problem_count)
+            status = EXIT_PROBLEMS;
+    }
+    registry_free(&reg);
+    return status;
+}
+
 static int run(struct options *o)
 {
     struct registry reg;
@@ -635,7 +675,7 @@ int main(int argc, char **argv)
             o.root = getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
         if (!o.root || !*o.root)
             o.root = "/var/lib/registry";
-        rc = run(&o);
+        rc = strcmp(o.command, "check") == 0 ? run_check(&o) : run(&o);
     }
     for (size_t i = 0; i < o.param_count; i++)
         free((char *)o.params[i].name);

@@ -94,6 +94,7 @@ static int parse_descriptor(json_t *desc, struct manifest_ref *out, char *err,
     }
     if (parse_digest_field(desc, "digest", &out->digest, err, err_size))
         return -1;
+    out->external = json_array_size(json_object_get(desc, "urls")) > 0;
     size = json_object_get(desc, "size");
     out->size = json_is_integer(size) && json_integer_value(size) >= 0
                     ? json_integer_value(size)

@@ -28,6 +28,7 @@ enum manifest_kind {
 struct manifest_ref {
     struct digest digest;
     int64_t size; /* bytes, or -1 when the manifest does not say */
+    int external; /* has "urls": the blob may be absent by design */
 };
 
 struct manifest_child {

@@ -47,7 +47,8 @@ void registry_problem(struct registry *reg, const char *repo,
     va_start(ap, fmt);
     vsnprintf(p->message, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
     va_end(ap);
-    log_warning("%s: %s", p->path, p->message);
+    if (!reg->problems_in_report)
+        log_warning("%s: %s", p->path, p->message);
 }
 
 void registry_freeze(struct repo *repo, const char *reason)
@@ -63,6 +64,7 @@ static void manifest_free(struct manifest *m)
     free(m->error);
     free(m->layers);
     free(m->layer_sizes);
+    free(m->layer_external);
     free(m->children);
     for (size_t i = 0; i < m->child_count; i++)
         free(m->child_platforms ? m->child_platforms[i] : NULL);

@@ -63,6 +63,7 @@ struct manifest {
     uint32_t config;  /* DIGEST_NONE when absent */
     uint32_t *layers; /* blob ids, config excluded */
     int64_t *layer_sizes;
+    uint8_t *layer_external; /* 1 for layers with "urls" */
     size_t layer_count;
     int64_t config_size;
     uint32_t *children;
@@ -80,7 +81,9 @@ enum {
     ID_REFERENCED = 1, /* referenced by a manifest or link when scanned */
     ID_LIVE = 2,       /* plan: something that remains needs this blob */
     ID_CANDIDATE = 4,  /* plan: may be deleted if not live */
-    ID_IN_STORE = 8    /* listed under blobs/ */
+    ID_IN_STORE = 8,   /* listed under blobs/ */
+    ID_CHECKED = 16,   /* check: the blob's data file was looked for */
+    ID_MISSING = 32    /* check: and not found */
 };
 
 struct problem {
@@ -101,6 +104,7 @@ struct registry {
     size_t repo_count;
     struct problem *problems;
     size_t problem_count, problem_capacity;
+    int problems_in_report; /* check: problems go to the report, not the log */
 };
 
 /* Return the id of d, growing the per-id arrays as needed. */

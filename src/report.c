@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "check.h"
 #include "timeparse.h"
 #include "xalloc.h"
 
@@ -431,5 +432,32 @@ int report_inventory(FILE *out, struct registry *reg, int json)
             json_decref(platforms);
         }
     }
+    return ferror(out) ? -1 : 0;
+}
+
+int report_check(FILE *out, struct registry *reg,
+                 const struct check_result *result, int json)
+{
+    if (json) {
+        json_t *doc = json_object();
+
+        json_object_set_new(doc, "regprune", json_integer(1));
+        json_object_set_new(doc, "command", json_string("check"));
+        json_object_set_new(doc, "repositories",
+                            json_integer((json_int_t)result->repositories));
+        json_object_set_new(doc, "manifests",
+                            json_integer((json_int_t)result->manifests));
+        json_object_set_new(doc, "blobs_verified",
+                            json_integer((json_int_t)result->blobs_verified));
+        json_object_set_new(doc, "problems", problems_json(reg));
+        return write_json(out, doc);
+    }
+    for (size_t i = 0; i < reg->problem_count; i++)
+        fprintf(out, "%s: %s\n", reg->problems[i].path,
+                reg->problems[i].message);
+    fprintf(out, "summary: command=check repositories=%zu manifests=%zu "
+            "blobs_verified=%zu problems=%zu\n",
+            result->repositories, result->manifests, result->blobs_verified,
+            reg->problem_count);
     return ferror(out) ? -1 : 0;
 }

@@ -26,6 +26,12 @@ int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
 /* Write the inventory of the selected repositories (the ls command). */
 int report_inventory(FILE *out, struct registry *reg, int json);
 
+struct check_result;
+
+/* Write the outcome of the check command: its counts and every problem. */
+int report_check(FILE *out, struct registry *reg,
+                 const struct check_result *result, int json);
+
 /* Format bytes in binary units ("12.3 MiB") into buf. */
 void report_format_size(int64_t bytes, char *buf, size_t size);
 

@@ -124,6 +124,11 @@ static int compare_ids(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/*
+ * Read the link file rel under the repository. Return 0 with *id set, 1
+ * when the file does not exist, or -1 after recording why it is invalid
+ * and freezing the repository.
+ */
 static int read_link(struct registry *reg, struct repo *repo, int repo_fd,
                      const char *rel, uint32_t *id, long long *mtime)
 {
@@ -134,6 +139,8 @@ static int read_link(struct registry *reg, struct repo *repo, int repo_fd,
 
     pathf(path, sizeof(path), "repositories/%s/%s", repo->name, rel);
     if (path_read_file(repo_fd, rel, LINK_MAX_BYTES, &buf, &len, mtime)) {
+        if (errno == ENOENT)
+            return 1;
         if (errno == EFBIG)
             registry_problem(reg, repo->name, path,
                              "invalid link: longer than a sha256 digest");
@@ -203,6 +210,7 @@ static void scan_tags(struct registry *reg, struct repo *repo, int repo_fd)
     for (size_t i = 0; i < tags.count; i++) {
         struct tag *t = &repo->tags[repo->tag_count];
         long long mtime;
+        int rc;
         char rel[PATH_MAX];
 
         pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
@@ -215,7 +223,11 @@ static void scan_tags(struct registry *reg, struct repo *repo, int repo_fd)
         }
         pathf(rel, sizeof(rel), "_manifests/tags/%s/current/link",
                  tags.names[i]);
-        if (read_link(reg, repo, repo_fd, rel, &t->digest, &mtime) != 0)
+        rc = read_link(reg, repo, repo_fd, rel, &t->digest, &mtime);
+        if (rc == 1)
+            log_warning("%s: the tag has no current/link, so the registry "
+                        "does not serve it; left alone", path);
+        if (rc != 0)
             continue;
         t->name = tags.names[i];
         tags.names[i] = NULL;
@@ -268,7 +280,11 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
         if (read_links) {
             pathf(rel, sizeof(rel), "%s/sha256/%s/link", dir,
                      names.names[i]);
-            if (read_link(reg, repo, repo_fd, rel, &linked, NULL) != 0)
+            int rc = read_link(reg, repo, repo_fd, rel, &linked, NULL);
+            /* The registry's DELETE removes only the link file. */
+            if (rc == 1)
+                log_debug("%s: no link, a deleted revision", path);
+            if (rc != 0)
                 continue;
             if (linked != id) {
                 registry_problem(reg, repo->name, path,
@@ -472,9 +488,11 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
     }
     m->layers = xmalloc(info->layer_count * sizeof(*m->layers));
     m->layer_sizes = xmalloc(info->layer_count * sizeof(*m->layer_sizes));
+    m->layer_external = xmalloc(info->layer_count + 1);
     for (size_t i = 0; i < info->layer_count; i++) {
         m->layers[i] = registry_intern(reg, &info->layers[i].digest);
         m->layer_sizes[i] = info->layers[i].size;
+        m->layer_external[i] = (uint8_t)info->layers[i].external;
         reg->flags[m->layers[i]] |= ID_REFERENCED;
     }
     m->layer_count = info->layer_count;

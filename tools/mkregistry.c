@@ -19,7 +19,7 @@
  *
  *   layer NAME SIZE
  *       Declare a layer: a gzip-compressed tar archive of exactly SIZE
- *       bytes (at least LAYER_MIN_SIZE) whose content depends on NAME only.
+ *       bytes (1559 bytes to 1024M) whose content depends on NAME only.
  *       The same layer in two repositories is the same blob.
  *   image REF [layers=A,B] [pushed=TIME] [created=TIME|none]
  *             [platform=OS/ARCH[/VARIANT]] [format=docker|oci]
@@ -75,7 +75,7 @@
 #define REL_PATH_MAX 4096
 #define DIGEST_HEX_SIZE (SHA256_HEX_LENGTH + 1)
 
-/* Tar header, file payload rounded to 512 bytes, two zero blocks; gzip
+/* A layer needs at least a tar header and two zero blocks, the gzip
  * header and trailer (18 bytes) and one stored deflate block header. */
 #define TAR_BLOCK 512
 #define TAR_OVERHEAD (3 * TAR_BLOCK)
@@ -87,9 +87,9 @@
 #define DEFAULT_LAYER_SIZE 2048
 #define SEED_LAYER_SIZE 8192
 
-#define MT_DOCKER_MANIFEST                                                  \
+#define MT_DOCKER_MANIFEST                                                     \
     "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST                                                      \
+#define MT_DOCKER_LIST                                                         \
     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 #define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -175,7 +175,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* String-keyed hash table with open addressing; it owns copies of the
+/* String-keyed hash table with open addressing. It owns copies of the
  * keys but not the values. */
 struct map {
     char **keys;
@@ -260,8 +260,8 @@ static void map_free(struct map *m, bool free_values)
  * "scenario NAME". */
 static const char *spec_name = "";
 
-__attribute__((format(printf, 1, 2))) static int error(const char *fmt,
-                                                       ...)
+/* Print a message prefixed with the program name and return -1. */
+__attribute__((format(printf, 1, 2))) static int errorf(const char *fmt, ...)
 {
     va_list ap;
 
@@ -273,7 +273,7 @@ __attribute__((format(printf, 1, 2))) static int error(const char *fmt,
     return -1;
 }
 
-/* Print a message about line of the spec and return -1. */
+/* Print a message about a line of the spec and return -1. */
 __attribute__((format(printf, 2, 3))) static int
 spec_error(int line, const char *fmt, ...)
 {
@@ -304,12 +304,23 @@ static int parse_duration(const char *s, int64_t *seconds)
         long long n = strtoll(s, &end, 10);
         int64_t unit;
         switch (*end) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 7 * 86400; break;
-        default: return -1;
+            case 's':
+                unit = 1;
+                break;
+            case 'm':
+                unit = 60;
+                break;
+            case 'h':
+                unit = 3600;
+                break;
+            case 'd':
+                unit = 86400;
+                break;
+            case 'w':
+                unit = 7 * 86400;
+                break;
+            default:
+                return -1;
         }
         if (errno != 0 || n > INT64_MAX / unit / 1000)
             return -1;
@@ -326,9 +337,10 @@ static int parse_rfc3339(const char *s, int64_t *seconds)
     struct tm tm = {0};
     int consumed = 0;
 
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year,
-               &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &consumed) != 6 || consumed != 19)
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+               &consumed) != 6 ||
+        consumed != 19)
         return -1;
     s += consumed;
     if (*s == '.') {
@@ -576,8 +588,8 @@ static void put_le32(unsigned char *p, uint32_t v)
 
 static size_t stored_blocks(size_t tar_len)
 {
-    return tar_len == 0 ? 1 : (tar_len + STORED_BLOCK_MAX - 1) /
-                                  STORED_BLOCK_MAX;
+    return tar_len == 0 ? 1
+                        : (tar_len + STORED_BLOCK_MAX - 1) / STORED_BLOCK_MAX;
 }
 
 /* Write a ustar header for one regular file into block. */
@@ -617,9 +629,9 @@ static void tar_header(unsigned char block[TAR_BLOCK], const char *layer,
  * Build the blob of layer NAME: a tar archive holding one file of
  * pseudo-random bytes, wrapped in gzip with stored (uncompressed) deflate
  * blocks. The file size is the largest multiple of 512 that fits, and a
- * gzip extra field takes up the rest, so the blob is exactly size bytes.
- * out must have room for size bytes; the digest of the tar (the layer's
- * diff ID) goes to diff_id.
+ * gzip comment (FCOMMENT) takes up the rest, so the blob is exactly size
+ * bytes. out must have room for size bytes. The digest of the tar, which
+ * is the layer's diff ID, goes to diff_id.
  */
 static int build_layer(const char *name, size_t size, unsigned char *out,
                        unsigned char diff_id[SHA256_DIGEST_SIZE])
@@ -632,28 +644,22 @@ static int build_layer(const char *name, size_t size, unsigned char *out,
         tar_len = TAR_OVERHEAD + k * TAR_BLOCK;
         size_t fixed = GZIP_OVERHEAD +
                        STORED_BLOCK_HEADER * stored_blocks(tar_len) + tar_len;
-        /* The extra field needs 2 bytes of length and a 4-byte subfield
-         * header, so the padding is 0 or at least 6. */
-        if (fixed == size || fixed + 6 <= size) {
+        if (fixed <= size) {
             padding = size - fixed;
             break;
         }
-        if (k == 0)
-            return -1;
     }
 
     unsigned char *p = out;
     memcpy(p, "\x1f\x8b\x08", 3);
-    p[3] = padding ? 0x04 : 0x00; /* FEXTRA */
+    p[3] = padding ? 0x10 : 0x00; /* FCOMMENT */
     memset(p + 4, 0, 5);          /* MTIME 0, XFL 0 */
     p[9] = 0xff;                  /* OS unknown */
     p += 10;
     if (padding) {
-        put_le16(p, (unsigned)(padding - 2));
-        p[2] = 'M';
-        p[3] = 'K';
-        put_le16(p + 4, (unsigned)(padding - 6));
-        memset(p + 6, 0, padding - 6);
+        /* A comment is Latin-1 text ending in a NUL byte. */
+        memset(p, ' ', padding - 1);
+        p[padding - 1] = '\0';
         p += padding;
     }
 
@@ -710,6 +716,27 @@ tree_path(char out[REL_PATH_MAX], int line, const char *fmt, ...)
     return 0;
 }
 
+/* Create directory path and any missing parents, trying the deepest
+ * first because most parents exist already. path is restored on return. */
+static int make_dir_path(struct tree *t, char *path)
+{
+    if (mkdirat(t->fd, path, 0777) == 0 || errno == EEXIST)
+        return 0;
+    char *slash = strrchr(path, '/');
+    if (errno != ENOENT || slash == NULL || slash == path)
+        return errorf("cannot create directory %s/%s: %s", t->path, path,
+                      strerror(errno));
+    *slash = '\0';
+    int rc = make_dir_path(t, path);
+    *slash = '/';
+    if (rc < 0)
+        return -1;
+    if (mkdirat(t->fd, path, 0777) < 0 && errno != EEXIST)
+        return errorf("cannot create directory %s/%s: %s", t->path, path,
+                      strerror(errno));
+    return 0;
+}
+
 /* Create the directories leading to rel (all of rel when whole is set). */
 static int tree_mkdirs(struct tree *t, const char *rel, bool whole)
 {
@@ -717,17 +744,13 @@ static int tree_mkdirs(struct tree *t, const char *rel, bool whole)
     size_t len = strlen(rel);
 
     memcpy(path, rel, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && !(whole && i == len))
-            continue;
-        path[i] = '\0';
-        if (mkdirat(t->fd, path, 0777) < 0 && errno != EEXIST)
-            return error("cannot create directory %s/%s: %s", t->path, path,
-                         strerror(errno));
-        if (i < len)
-            path[i] = '/';
+    if (!whole) {
+        char *slash = strrchr(path, '/');
+        if (slash == NULL || slash == path)
+            return 0;
+        *slash = '\0';
     }
-    return 0;
+    return make_dir_path(t, path);
 }
 
 static bool tree_exists(struct tree *t, const char *rel)
@@ -745,17 +768,18 @@ static int set_times(struct tree *t, const char *rel, int fd, int64_t mtime)
                      : utimensat(t->fd, rel, times, AT_SYMLINK_NOFOLLOW);
 
     if (rc < 0)
-        return error("cannot set times of %s/%s: %s", t->path, rel,
-                     strerror(errno));
+        return errorf("cannot set times of %s/%s: %s", t->path, rel,
+                      strerror(errno));
     return 0;
 }
 
 /* Write a whole file, creating its directories, with mtime as its access
- * and modification time. */
-static int tree_write(struct tree *t, const char *rel, const void *data,
-                      size_t len, int64_t mtime)
+ * and modification time. With exclusive set, leave an existing file alone
+ * and return 1. */
+static int tree_write_file(struct tree *t, const char *rel, const void *data,
+                           size_t len, int64_t mtime, bool exclusive)
 {
-    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
     int fd = openat(t->fd, rel, flags, 0666);
 
     if (fd < 0 && errno == ENOENT) {
@@ -763,9 +787,10 @@ static int tree_write(struct tree *t, const char *rel, const void *data,
             return -1;
         fd = openat(t->fd, rel, flags, 0666);
     }
+    if (fd < 0 && exclusive && errno == EEXIST)
+        return 1;
     if (fd < 0)
-        return error("cannot create %s/%s: %s", t->path, rel,
-                     strerror(errno));
+        return errorf("cannot create %s/%s: %s", t->path, rel, strerror(errno));
 
     const char *p = data;
     while (len > 0) {
@@ -773,7 +798,7 @@ static int tree_write(struct tree *t, const char *rel, const void *data,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            error("cannot write %s/%s: %s", t->path, rel, strerror(errno));
+            errorf("cannot write %s/%s: %s", t->path, rel, strerror(errno));
             close(fd);
             return -1;
         }
@@ -785,12 +810,19 @@ static int tree_write(struct tree *t, const char *rel, const void *data,
         return -1;
     }
     if (close(fd) < 0)
-        return error("cannot write %s/%s: %s", t->path, rel, strerror(errno));
+        return errorf("cannot write %s/%s: %s", t->path, rel, strerror(errno));
     return 0;
 }
 
-/* Read a link file of the form sha256:<hex>; return 0, 1 when it does not
- * exist, or -1 when it cannot be read or is malformed. */
+/* Write a whole file, replacing any old content. */
+static int tree_write(struct tree *t, const char *rel, const void *data,
+                      size_t len, int64_t mtime)
+{
+    return tree_write_file(t, rel, data, len, mtime, false) < 0 ? -1 : 0;
+}
+
+/* Read a link file of the form sha256:<hex>. Return 0, or 1 when it does
+ * not exist, or -1 when it cannot be read or is malformed. */
 static int tree_read_link(struct tree *t, const char *rel,
                           char hex[DIGEST_HEX_SIZE])
 {
@@ -800,54 +832,54 @@ static int tree_read_link(struct tree *t, const char *rel,
     if (fd < 0 && errno == ENOENT)
         return 1;
     if (fd < 0)
-        return error("cannot open %s/%s: %s", t->path, rel, strerror(errno));
+        return errorf("cannot open %s/%s: %s", t->path, rel, strerror(errno));
     ssize_t n = read(fd, text, sizeof(text) - 1);
     close(fd);
     if (n < 0)
-        return error("cannot read %s/%s: %s", t->path, rel, strerror(errno));
+        return errorf("cannot read %s/%s: %s", t->path, rel, strerror(errno));
     text[n] = '\0';
     if (n != 7 + SHA256_HEX_LENGTH || strncmp(text, "sha256:", 7) != 0)
-        return error("%s/%s: not a sha256 link", t->path, rel);
+        return errorf("%s/%s: not a sha256 link", t->path, rel);
     memcpy(hex, text + 7, DIGEST_HEX_SIZE);
     return 0;
 }
 
 static int remove_tree_at(int parent_fd, const char *name,
-                          const char *shown)
+                          const char *display_path)
 {
     if (unlinkat(parent_fd, name, 0) == 0)
         return 0;
     if (errno != EISDIR && errno != EPERM)
-        return error("cannot remove %s: %s", shown, strerror(errno));
+        return errorf("cannot remove %s: %s", display_path, strerror(errno));
 
     int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return error("cannot open %s: %s", shown, strerror(errno));
+        return errorf("cannot open %s: %s", display_path, strerror(errno));
     DIR *dir = fdopendir(fd);
     if (dir == NULL) {
         close(fd);
-        return error("cannot open %s: %s", shown, strerror(errno));
+        return errorf("cannot open %s: %s", display_path, strerror(errno));
     }
     int rc = 0;
     struct dirent *entry;
     while (rc == 0 && (entry = readdir(dir)) != NULL) {
         if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, ".."))
             continue;
-        rc = remove_tree_at(dirfd(dir), entry->d_name, shown);
+        rc = remove_tree_at(dirfd(dir), entry->d_name, display_path);
     }
     closedir(dir);
     if (rc == 0 && unlinkat(parent_fd, name, AT_REMOVEDIR) < 0)
-        return error("cannot remove %s: %s", shown, strerror(errno));
+        return errorf("cannot remove %s: %s", display_path, strerror(errno));
     return rc;
 }
 
 /* Remove a file or a directory tree under the root. */
 static int tree_remove(struct tree *t, const char *rel)
 {
-    char shown[REL_PATH_MAX + 256];
+    char display_path[REL_PATH_MAX + 256];
 
-    snprintf(shown, sizeof(shown), "%s/%s", t->path, rel);
-    return remove_tree_at(t->fd, rel, shown);
+    snprintf(display_path, sizeof(display_path), "%s/%s", t->path, rel);
+    return remove_tree_at(t->fd, rel, display_path);
 }
 
 /*** spec statements ***/
@@ -892,13 +924,13 @@ struct stmt {
     enum stmt_kind kind;
     int line;
     struct ref target;
-    struct ref source;    /* alias, retag */
-    char *name;           /* layer, upload */
-    uint64_t size;        /* layer, upload */
+    struct ref source;     /* alias, retag */
+    char *name;            /* layer, upload */
+    uint64_t size;         /* layer, upload */
     struct layer **layers; /* image */
-    char **children;      /* index: handle names */
-    size_t count;         /* entries in layers or children */
-    int64_t time;         /* pushed, started, touch time */
+    char **children;       /* index: handle names */
+    size_t count;          /* entries in layers or children */
+    int64_t time;          /* pushed, started, touch time */
     bool created_given;
     bool has_created; /* false for created=none */
     int64_t created;
@@ -931,24 +963,36 @@ static int decode_escape(const char **p, struct buf *out)
     char c = **p;
     (*p)++;
     switch (c) {
-    case 'n': buf_putc(out, '\n'); return 0;
-    case 'r': buf_putc(out, '\r'); return 0;
-    case 't': buf_putc(out, '\t'); return 0;
-    case '0': buf_putc(out, '\0'); return 0;
-    case '\\': case '"': case '\'': case '#': case ' ':
-        buf_putc(out, c);
-        return 0;
-    case 'x':
-        if (isxdigit((unsigned char)(*p)[0]) &&
-            isxdigit((unsigned char)(*p)[1])) {
-            char hex[3] = {(*p)[0], (*p)[1], '\0'};
-            buf_putc(out, (char)strtol(hex, NULL, 16));
-            *p += 2;
+        case 'n':
+            buf_putc(out, '\n');
             return 0;
-        }
-        return -1;
-    default:
-        return -1;
+        case 'r':
+            buf_putc(out, '\r');
+            return 0;
+        case 't':
+            buf_putc(out, '\t');
+            return 0;
+        case '0':
+            buf_putc(out, '\0');
+            return 0;
+        case '\\':
+        case '"':
+        case '\'':
+        case '#':
+        case ' ':
+            buf_putc(out, c);
+            return 0;
+        case 'x':
+            if (isxdigit((unsigned char)(*p)[0]) &&
+                isxdigit((unsigned char)(*p)[1])) {
+                char hex[3] = {(*p)[0], (*p)[1], '\0'};
+                buf_putc(out, (char)strtol(hex, NULL, 16));
+                *p += 2;
+                return 0;
+            }
+            return -1;
+        default:
+            return -1;
     }
 }
 
@@ -1038,7 +1082,7 @@ static void handle_key(char *out, size_t size, const char *repo,
     snprintf(out, size, "%s@%s", repo, handle);
 }
 
-/* What the first pass records: layers by name (owned) and the line
+/* First-pass state: the declared layers by name (owned) and the line
  * where each REPO@NAME handle was defined. */
 struct parser {
     struct map layers;
@@ -1056,8 +1100,10 @@ static int parse_platform(struct stmt *s, const char *value)
         (variant && (variant == arch + 1 || variant[1] == '\0' ||
                      strchr(variant + 1, '/')))) {
         free(copy);
-        return spec_error(s->line, "invalid platform '%s' "
-                          "(expected OS/ARCH or OS/ARCH/VARIANT)", value);
+        return spec_error(s->line,
+                          "invalid platform '%s' "
+                          "(expected OS/ARCH or OS/ARCH/VARIANT)",
+                          value);
     }
     *arch++ = '\0';
     if (variant)
@@ -1091,8 +1137,8 @@ static int parse_labels(struct stmt *s, const char *value)
             return -1;
         }
         *eq = '\0';
-        s->labels = xrealloc(s->labels,
-                             (s->label_count + 1) * sizeof(*s->labels));
+        s->labels =
+            xrealloc(s->labels, (s->label_count + 1) * sizeof(*s->labels));
         s->labels[s->label_count].key = xstrdup(item);
         s->labels[s->label_count].value = xstrdup(eq + 1);
         s->label_count++;
@@ -1117,8 +1163,10 @@ static int parse_layer_list(struct parser *ps, struct stmt *s,
         *p = '\0';
         struct layer *layer = map_get(&ps->layers, item);
         if (layer == NULL) {
-            rc = spec_error(s->line, "unknown layer '%s' (declare it with "
-                            "'layer NAME SIZE' before use)", item);
+            rc = spec_error(s->line,
+                            "unknown layer '%s' (declare it with "
+                            "'layer NAME SIZE' before use)",
+                            item);
             break;
         }
         s->layers = xrealloc(s->layers, (s->count + 1) * sizeof(*s->layers));
@@ -1131,8 +1179,7 @@ static int parse_layer_list(struct parser *ps, struct stmt *s,
     return rc;
 }
 
-static int parse_children(struct parser *ps, struct stmt *s,
-                          const char *value)
+static int parse_children(struct parser *ps, struct stmt *s, const char *value)
 {
     char *copy = xstrdup(value);
     char *save = NULL;
@@ -1142,13 +1189,15 @@ static int parse_children(struct parser *ps, struct stmt *s,
          item = strtok_r(NULL, ",", &save)) {
         handle_key(key, sizeof(key), s->target.repo, item);
         if (map_get(&ps->handle_lines, key) == NULL) {
-            spec_error(s->line, "unknown manifest '%s' (push it first with "
-                       "'image %s ...')", key, key);
+            spec_error(s->line,
+                       "unknown manifest '%s' (push it first with "
+                       "'image %s ...')",
+                       key, key);
             free(copy);
             return -1;
         }
-        s->children = xrealloc(s->children,
-                               (s->count + 1) * sizeof(*s->children));
+        s->children =
+            xrealloc(s->children, (s->count + 1) * sizeof(*s->children));
         s->children[s->count++] = xstrdup(item);
     }
     free(copy);
@@ -1161,12 +1210,17 @@ static int parse_children(struct parser *ps, struct stmt *s,
 static const char *allowed_options(enum stmt_kind kind)
 {
     switch (kind) {
-    case STMT_IMAGE:
-        return " layers pushed created platform format labels ";
-    case STMT_INDEX: return " children format pushed ";
-    case STMT_ALIAS: case STMT_RETAG: return " pushed ";
-    case STMT_UPLOAD: return " started size ";
-    default: return " ";
+        case STMT_IMAGE:
+            return " layers pushed created platform format labels ";
+        case STMT_INDEX:
+            return " children format pushed ";
+        case STMT_ALIAS:
+        case STMT_RETAG:
+            return " pushed ";
+        case STMT_UPLOAD:
+            return " started size ";
+        default:
+            return " ";
     }
 }
 
@@ -1175,14 +1229,18 @@ static int parse_option(struct parser *ps, struct stmt *s, const char *key,
 {
     if (!strcmp(key, "pushed") || !strcmp(key, "started")) {
         if (parse_time(value, ps->now, &s->time) < 0)
-            return spec_error(s->line, "invalid time '%s' (expected Unix "
-                              "seconds, RFC 3339 or -DURATION)", value);
+            return spec_error(s->line,
+                              "invalid time '%s' (expected Unix "
+                              "seconds, RFC 3339 or -DURATION)",
+                              value);
     } else if (!strcmp(key, "created")) {
         s->created_given = true;
         s->has_created = strcmp(value, "none") != 0;
         if (s->has_created && parse_time(value, ps->now, &s->created) < 0)
-            return spec_error(s->line, "invalid time '%s' (expected Unix "
-                              "seconds, RFC 3339, -DURATION or none)", value);
+            return spec_error(s->line,
+                              "invalid time '%s' (expected Unix "
+                              "seconds, RFC 3339, -DURATION or none)",
+                              value);
     } else if (!strcmp(key, "size")) {
         if (parse_size(value, &s->size) < 0)
             return spec_error(s->line, "invalid size '%s'", value);
@@ -1192,8 +1250,10 @@ static int parse_option(struct parser *ps, struct stmt *s, const char *key,
         else if (!strcmp(value, "oci"))
             s->format = FORMAT_OCI;
         else
-            return spec_error(s->line, "invalid format '%s' (expected "
-                              "docker or oci)", value);
+            return spec_error(s->line,
+                              "invalid format '%s' (expected "
+                              "docker or oci)",
+                              value);
     } else if (!strcmp(key, "platform")) {
         return parse_platform(s, value);
     } else if (!strcmp(key, "labels")) {
@@ -1222,8 +1282,8 @@ static int parse_options(struct parser *ps, struct stmt *s,
             return spec_error(s->line, "invalid option '%s'", w->v[i]);
         snprintf(key, sizeof(key), " %.*s ", (int)len, w->v[i]);
         if (strstr(allowed, key) == NULL)
-            return spec_error(s->line, "unknown option '%.*s' for %s",
-                              (int)len, w->v[i], w->v[0]);
+            return spec_error(s->line, "unknown option '%.*s' for %s", (int)len,
+                              w->v[i], w->v[0]);
         if (strstr(seen, key) != NULL)
             return spec_error(s->line, "option '%.*s' given twice", (int)len,
                               w->v[i]);
@@ -1313,39 +1373,42 @@ static int parse_arguments(struct parser *ps, struct stmt *s,
     char key[REL_PATH_MAX];
 
     switch (s->kind) {
-    case STMT_LAYER:
-        s->name = xstrdup(w->v[1]);
-        if (!valid_local_name(s->name))
-            return spec_error(s->line, "invalid layer name '%s'", s->name);
-        if (parse_size(w->v[2], &s->size) < 0 || s->size < LAYER_MIN_SIZE ||
-            s->size > LAYER_MAX_SIZE)
-            return spec_error(s->line, "invalid layer size '%s' (expected "
-                              "%d bytes to 1024M)", w->v[2], LAYER_MIN_SIZE);
-        if (map_get(&ps->layers, s->name))
-            return spec_error(s->line, "layer '%s' declared twice", s->name);
-        struct layer *layer = xmalloc(sizeof(*layer));
-        memset(layer, 0, sizeof(*layer));
-        layer->name = xstrdup(s->name);
-        layer->size = (size_t)s->size;
-        map_put(&ps->layers, layer->name, layer);
-        return 0;
-    case STMT_UPLOAD:
-        s->target.repo = xstrdup(w->v[1]);
-        if (!valid_repo_name(s->target.repo))
-            return spec_error(s->line, "invalid repository name '%s'",
-                              s->target.repo);
-        s->name = xstrdup(w->v[2]);
-        return 0;
-    case STMT_RM:
-        s->path = xstrdup(w->v[1]);
-        return 0;
-    case STMT_TOUCH:
-        s->path = xstrdup(w->v[1]);
-        if (parse_time(w->v[2], ps->now, &s->time) < 0)
-            return spec_error(s->line, "invalid time '%s'", w->v[2]);
-        return 0;
-    default:
-        break;
+        case STMT_LAYER:
+            s->name = xstrdup(w->v[1]);
+            if (!valid_local_name(s->name))
+                return spec_error(s->line, "invalid layer name '%s'", s->name);
+            if (parse_size(w->v[2], &s->size) < 0 || s->size < LAYER_MIN_SIZE ||
+                s->size > LAYER_MAX_SIZE)
+                return spec_error(s->line,
+                                  "invalid layer size '%s' (expected "
+                                  "%d bytes to 1024M)",
+                                  w->v[2], LAYER_MIN_SIZE);
+            if (map_get(&ps->layers, s->name))
+                return spec_error(s->line, "layer '%s' declared twice",
+                                  s->name);
+            struct layer *layer = xmalloc(sizeof(*layer));
+            memset(layer, 0, sizeof(*layer));
+            layer->name = xstrdup(s->name);
+            layer->size = (size_t)s->size;
+            map_put(&ps->layers, layer->name, layer);
+            return 0;
+        case STMT_UPLOAD:
+            s->target.repo = xstrdup(w->v[1]);
+            if (!valid_repo_name(s->target.repo))
+                return spec_error(s->line, "invalid repository name '%s'",
+                                  s->target.repo);
+            s->name = xstrdup(w->v[2]);
+            return 0;
+        case STMT_RM:
+            s->path = xstrdup(w->v[1]);
+            return 0;
+        case STMT_TOUCH:
+            s->path = xstrdup(w->v[1]);
+            if (parse_time(w->v[2], ps->now, &s->time) < 0)
+                return spec_error(s->line, "invalid time '%s'", w->v[2]);
+            return 0;
+        default:
+            break;
     }
 
     if (parse_ref(w->v[1], s->line, &s->target) < 0)
@@ -1359,10 +1422,12 @@ static int parse_arguments(struct parser *ps, struct stmt *s,
             return spec_error(s->line, "%s works within one repository",
                               w->v[0]);
     }
-    const struct ref *used = s->kind == STMT_ALIAS || s->kind == STMT_RETAG
-                                 ? &s->source
-                                 : s->kind == STMT_DELETE ? &s->target
-                                                          : NULL;
+    /* A handle used as a source must name a manifest pushed earlier. */
+    const struct ref *used = NULL;
+    if (s->kind == STMT_ALIAS || s->kind == STMT_RETAG)
+        used = &s->source;
+    else if (s->kind == STMT_DELETE)
+        used = &s->target;
     if (used && used->handle) {
         handle_key(key, sizeof(key), used->repo, used->handle);
         if (map_get(&ps->handle_lines, key) == NULL)
@@ -1418,8 +1483,8 @@ static int parse_line(struct parser *ps, const char *text, int line,
     }
     s->kind = keywords[k].kind;
     size_t args = 0;
-    while (1 + args < w.n && (args < keywords[k].min_args ||
-                              strchr(w.v[1 + args], '=') == NULL))
+    while (1 + args < w.n &&
+           (args < keywords[k].min_args || strchr(w.v[1 + args], '=') == NULL))
         args++;
     if (args < keywords[k].min_args || args > keywords[k].max_args) {
         spec_error(line, "%s needs %zu argument%s", w.v[0],
@@ -1469,16 +1534,16 @@ struct manifest_info {
 
 struct builder {
     struct tree tree;
-    struct map *layers;   /* borrowed from the parser */
-    struct map manifests; /* hex -> struct manifest_info, owned */
-    struct map handles;   /* REPO@NAME -> struct manifest_info */
+    struct map *layers;     /* borrowed from the parser */
+    struct map manifests;   /* hex -> struct manifest_info, owned */
+    struct map handles;     /* REPO@NAME -> struct manifest_info */
+    struct map upload_dirs; /* repositories whose _uploads exists */
     unsigned char *scratch;
     size_t scratch_size;
     int64_t now;
 };
 
-static void digest_hex(const void *data, size_t len,
-                       char hex[DIGEST_HEX_SIZE])
+static void digest_hex(const void *data, size_t len, char hex[DIGEST_HEX_SIZE])
 {
     unsigned char digest[SHA256_DIGEST_SIZE];
 
@@ -1495,8 +1560,12 @@ static void build_layer_blob(struct builder *b, struct layer *layer)
         b->scratch = xrealloc(b->scratch, layer->size);
         b->scratch_size = layer->size;
     }
-    /* Layer sizes were checked against LAYER_MIN_SIZE when parsed. */
-    build_layer(layer->name, layer->size, b->scratch, diff_id);
+    if (build_layer(layer->name, layer->size, b->scratch, diff_id) < 0) {
+        /* The parser and the seed generator keep sizes in range. */
+        fprintf(stderr, PROGRAM_NAME ": layer '%s' is too small\n",
+                layer->name);
+        abort();
+    }
     sha256_format_hex(diff_id, layer->diff_hex);
     digest_hex(b->scratch, layer->size, layer->hex);
     layer->hashed = true;
@@ -1510,22 +1579,24 @@ static int write_blob(struct builder *b, int line, const char *hex,
 
     if (tree_path(rel, line, "blobs/sha256/%.2s/%s/data", hex, hex) < 0)
         return -1;
-    if (tree_exists(&b->tree, rel))
-        return 0;
-    return tree_write(&b->tree, rel, data, len, mtime);
+    if (tree_write_file(&b->tree, rel, data, len, mtime, true) < 0)
+        return -1;
+    return 0;
 }
 
+/* Write a link file. With exclusive set, leave an existing link alone and
+ * return 1. */
 static int write_link(struct builder *b, const char *rel, const char *hex,
-                      int64_t mtime)
+                      int64_t mtime, bool exclusive)
 {
     char text[8 + SHA256_HEX_LENGTH];
 
     snprintf(text, sizeof(text), "sha256:%s", hex);
-    return tree_write(&b->tree, rel, text, strlen(text), mtime);
+    return tree_write_file(&b->tree, rel, text, strlen(text), mtime, exclusive);
 }
 
 /* Link a blob into a repository, as the registry does when an upload
- * finishes; the upload leaves an empty _uploads directory behind. */
+ * finishes. The upload leaves an empty _uploads directory behind. */
 static int link_blob(struct builder *b, int line, const char *repo,
                      const char *hex, int64_t mtime)
 {
@@ -1534,13 +1605,16 @@ static int link_blob(struct builder *b, int line, const char *repo,
     if (tree_path(rel, line, "repositories/%s/_layers/sha256/%s/link", repo,
                   hex) < 0)
         return -1;
-    if (tree_exists(&b->tree, rel))
+    int rc = write_link(b, rel, hex, mtime, true);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (map_get(&b->upload_dirs, repo))
         return 0;
-    if (write_link(b, rel, hex, mtime) < 0)
+    if (tree_path(rel, line, "repositories/%s/_uploads", repo) < 0 ||
+        tree_mkdirs(&b->tree, rel, true) < 0)
         return -1;
-    if (tree_path(rel, line, "repositories/%s/_uploads", repo) < 0)
-        return -1;
-    return tree_mkdirs(&b->tree, rel, true);
+    map_put(&b->upload_dirs, repo, b);
+    return 0;
 }
 
 static int push_layer(struct builder *b, int line, const char *repo,
@@ -1573,10 +1647,10 @@ static int push_manifest(struct builder *b, int line, const char *repo,
     if (write_blob(b, line, hex, json, len, mtime) < 0)
         return -1;
     if (tree_path(rel, line,
-                  "repositories/%s/_manifests/revisions/sha256/%s/link",
-                  repo, hex) < 0)
+                  "repositories/%s/_manifests/revisions/sha256/%s/link", repo,
+                  hex) < 0)
         return -1;
-    return write_link(b, rel, hex, mtime);
+    return write_link(b, rel, hex, mtime, false) < 0 ? -1 : 0;
 }
 
 /* Point a tag at a manifest: add it to the tag's history, then replace
@@ -1589,12 +1663,12 @@ static int write_tag(struct builder *b, int line, const char *repo,
     if (tree_path(rel, line,
                   "repositories/%s/_manifests/tags/%s/index/sha256/%s/link",
                   repo, tag, hex) < 0 ||
-        write_link(b, rel, hex, mtime) < 0)
+        write_link(b, rel, hex, mtime, false) < 0)
         return -1;
     if (tree_path(rel, line, "repositories/%s/_manifests/tags/%s/current/link",
                   repo, tag) < 0)
         return -1;
-    return write_link(b, rel, hex, mtime);
+    return write_link(b, rel, hex, mtime, false) < 0 ? -1 : 0;
 }
 
 /*** JSON documents ***/
@@ -1652,7 +1726,7 @@ static json_t *container_config(const struct stmt *s)
 }
 
 /* Build an image config. Docker configs come from a Go map, so their
- * top-level keys are sorted; OCI configs follow the image-spec struct. */
+ * top-level keys are sorted. OCI configs follow the image-spec struct. */
 static char *config_json(const struct stmt *s)
 {
     char created[40] = "";
@@ -1663,12 +1737,12 @@ static char *config_json(const struct stmt *s)
     const char *os = s->os ? s->os : "linux";
 
     if (s->has_created) {
-        /* Docker records nanoseconds; derive some from the time itself so
-         * the config stays reproducible. */
-        long ns = s->format == FORMAT_DOCKER
-                      ? (long)(((uint64_t)s->created * 2654435761u) %
-                               1000000000u)
-                      : 0;
+        /* Docker records nanoseconds. Derive them from the time itself so
+         * that the config stays reproducible. */
+        long ns =
+            s->format == FORMAT_DOCKER
+                ? (long)(((uint64_t)s->created * 2654435761u) % 1000000000u)
+                : 0;
         format_rfc3339(s->created, ns, created);
     }
     for (size_t i = 0; i < s->count; i++) {
@@ -1720,18 +1794,17 @@ static char *image_manifest_json(const struct stmt *s, const char *config_hex,
     json_t *layers = json_array();
 
     json_object_set_new(root, "schemaVersion", json_integer(2));
-    json_object_set_new(root, "mediaType", json_string(oci ? MT_OCI_MANIFEST
-                                                       : MT_DOCKER_MANIFEST));
+    json_object_set_new(
+        root, "mediaType",
+        json_string(oci ? MT_OCI_MANIFEST : MT_DOCKER_MANIFEST));
     json_object_set_new(root, "config",
-                        descriptor(s->format, oci ? MT_OCI_CONFIG
-                                                  : MT_DOCKER_CONFIG,
+                        descriptor(s->format,
+                                   oci ? MT_OCI_CONFIG : MT_DOCKER_CONFIG,
                                    config_size, config_hex));
     for (size_t i = 0; i < s->count; i++)
-        json_array_append_new(layers,
-                              descriptor(s->format,
-                                         oci ? MT_OCI_LAYER : MT_DOCKER_LAYER,
-                                         s->layers[i]->size,
-                                         s->layers[i]->hex));
+        json_array_append_new(
+            layers, descriptor(s->format, oci ? MT_OCI_LAYER : MT_DOCKER_LAYER,
+                               s->layers[i]->size, s->layers[i]->hex));
     json_object_set_new(root, "layers", layers);
     return dump_json(root);
 }
@@ -1746,8 +1819,8 @@ static char *index_json(const struct stmt *s, struct manifest_info **child)
     json_object_set_new(root, "mediaType",
                         json_string(oci ? MT_OCI_INDEX : MT_DOCKER_LIST));
     for (size_t i = 0; i < s->count; i++) {
-        json_t *d = descriptor(s->format, child[i]->media_type,
-                               child[i]->size, child[i]->hex);
+        json_t *d = descriptor(s->format, child[i]->media_type, child[i]->size,
+                               child[i]->hex);
         json_t *platform = json_object();
         json_object_set_new(platform, "architecture",
                             json_string(child[i]->arch));
@@ -1764,8 +1837,7 @@ static char *index_json(const struct stmt *s, struct manifest_info **child)
 
 /*** executing statements ***/
 
-static struct manifest_info *record_manifest(struct builder *b,
-                                             const char *hex,
+static struct manifest_info *record_manifest(struct builder *b, const char *hex,
                                              const char *media_type,
                                              size_t size)
 {
@@ -1797,8 +1869,7 @@ static void record_handle(struct builder *b, const struct ref *r,
  * tag's current link. *info is NULL for a manifest not pushed by this
  * run (a tree written before with --force). */
 static int resolve_ref(struct builder *b, int line, const struct ref *r,
-                       char hex[DIGEST_HEX_SIZE],
-                       struct manifest_info **info)
+                       char hex[DIGEST_HEX_SIZE], struct manifest_info **info)
 {
     char rel[REL_PATH_MAX];
 
@@ -1815,11 +1886,9 @@ static int resolve_ref(struct builder *b, int line, const struct ref *r,
         return -1;
     int rc = tree_read_link(&b->tree, rel, hex);
     if (rc > 0)
-        return spec_error(line, "tag '%s:%s' does not exist", r->repo,
-                          r->tag);
+        return spec_error(line, "tag '%s:%s' does not exist", r->repo, r->tag);
     if (rc < 0)
-        return spec_error(line, "cannot resolve tag '%s:%s'", r->repo,
-                          r->tag);
+        return spec_error(line, "cannot resolve tag '%s:%s'", r->repo, r->tag);
     *info = map_get(&b->manifests, hex);
     return 0;
 }
@@ -1882,14 +1951,13 @@ static int exec_index(struct builder *b, const struct stmt *s)
     if (push_manifest(b, s->line, s->target.repo, json, s->time, hex) < 0)
         goto out;
     if (s->target.tag &&
-        write_tag(b, s->line, s->target.repo, s->target.tag, hex, s->time) <
-            0)
+        write_tag(b, s->line, s->target.repo, s->target.tag, hex, s->time) < 0)
         goto out;
-    record_handle(b, &s->target,
-                  record_manifest(b, hex,
-                                  s->format == FORMAT_OCI ? MT_OCI_INDEX
-                                                          : MT_DOCKER_LIST,
-                                  strlen(json)));
+    record_handle(
+        b, &s->target,
+        record_manifest(b, hex,
+                        s->format == FORMAT_OCI ? MT_OCI_INDEX : MT_DOCKER_LIST,
+                        strlen(json)));
     rc = 0;
 out:
     free(json);
@@ -1913,13 +1981,16 @@ static int exec_tag(struct builder *b, const struct stmt *s)
         return spec_error(s->line, "cannot read tag '%s:%s'", s->target.repo,
                           s->target.tag);
     if (s->kind == STMT_ALIAS && rc == 0)
-        return spec_error(s->line, "tag '%s:%s' exists already (use retag "
-                          "to move it)", s->target.repo, s->target.tag);
+        return spec_error(s->line,
+                          "tag '%s:%s' exists already (use retag "
+                          "to move it)",
+                          s->target.repo, s->target.tag);
     if (s->kind == STMT_RETAG && rc > 0)
-        return spec_error(s->line, "tag '%s:%s' does not exist (use alias "
-                          "to add it)", s->target.repo, s->target.tag);
-    return write_tag(b, s->line, s->target.repo, s->target.tag, hex,
-                     s->time);
+        return spec_error(s->line,
+                          "tag '%s:%s' does not exist (use alias "
+                          "to add it)",
+                          s->target.repo, s->target.tag);
+    return write_tag(b, s->line, s->target.repo, s->target.tag, hex, s->time);
 }
 
 /* Delete a manifest the way the registry API does (DELETE
@@ -1953,8 +2024,8 @@ static int exec_delete(struct builder *b, const struct stmt *s)
     if (dir == NULL) {
         if (fd >= 0)
             close(fd);
-        return error("cannot open %s/%s: %s", b->tree.path, rel,
-                     strerror(errno));
+        return errorf("cannot open %s/%s: %s", b->tree.path, rel,
+                      strerror(errno));
     }
     /* Collect first: removing entries while reading a directory may skip
      * or repeat others. */
@@ -1984,9 +2055,9 @@ static int exec_delete(struct builder *b, const struct stmt *s)
 }
 
 /* Serialise a SHA-256 state as Go's crypto/sha256 MarshalBinary does,
- * which is how the registry stores the state of an unfinished upload:
- * "sha\x03", the eight state words, the pending block padded with zeros
- * to 64 bytes, and the message length, all big-endian. */
+ * because the registry stores the state of an unfinished upload that way.
+ * The format is "sha\x03", the eight state words, the pending block padded
+ * with zeros to 64 bytes, and the message length, all big-endian. */
 static void go_hash_state(const struct sha256_ctx *ctx, unsigned char out[108])
 {
     unsigned char *p = out;
@@ -2072,8 +2143,7 @@ static int expand_reference(struct builder *b, int line, const char *kind,
             build_layer_blob(b, layer);
         memcpy(hex, layer->hex, DIGEST_HEX_SIZE);
     } else if ((!strncmp(kind, "config", 6) && (kind_len == 6 || blob_dir)) ||
-               (!strncmp(kind, "manifest", 8) &&
-                (kind_len == 8 || blob_dir))) {
+               (!strncmp(kind, "manifest", 8) && (kind_len == 8 || blob_dir))) {
         struct ref r;
         struct manifest_info *info = NULL;
         int rc = parse_ref(arg, line, &r);
@@ -2084,14 +2154,18 @@ static int expand_reference(struct builder *b, int line, const char *kind,
             return -1;
         if (kind[0] == 'c') {
             if (info == NULL || info->config_hex[0] == '\0')
-                return spec_error(line, "'%s' has no config known to this "
-                                  "spec", arg);
+                return spec_error(line,
+                                  "'%s' has no config known to this "
+                                  "spec",
+                                  arg);
             memcpy(hex, info->config_hex, DIGEST_HEX_SIZE);
         }
     } else {
-        return spec_error(line, "unknown reference '${%s:...}' (expected "
+        return spec_error(line,
+                          "unknown reference '${%s:...}' (expected "
                           "layer, config or manifest, optionally with "
-                          "-blob)", kind);
+                          "-blob)",
+                          kind);
     }
     if (blob_dir)
         buf_printf(out, "blobs/sha256/%.2s/%s", hex, hex);
@@ -2100,7 +2174,8 @@ static int expand_reference(struct builder *b, int line, const char *kind,
     return 0;
 }
 
-/* Copy text to out, expanding ${KIND:ARG} references. */
+/* Copy text to out, expanding ${KIND:ARG} references. $${ stands for a
+ * literal ${. */
 static int expand(struct builder *b, int line, const char *text, size_t len,
                   struct buf *out)
 {
@@ -2108,17 +2183,22 @@ static int expand(struct builder *b, int line, const char *text, size_t len,
     buf_reserve(out, len);
     out->data[0] = '\0';
     for (size_t i = 0; i < len; i++) {
+        if (i + 2 < len && !memcmp(text + i, "$${", 3)) {
+            buf_append(out, "${", 2);
+            i += 2;
+            continue;
+        }
         if (text[i] != '$' || i + 1 >= len || text[i + 1] != '{') {
             buf_putc(out, text[i]);
             continue;
         }
         const char *start = text + i + 2;
         const char *end = memchr(start, '}', len - (i + 2));
-        const char *colon = end ? memchr(start, ':', (size_t)(end - start))
-                                : NULL;
+        const char *colon =
+            end ? memchr(start, ':', (size_t)(end - start)) : NULL;
         if (colon == NULL)
             return spec_error(line, "invalid reference (expected "
-                              "${KIND:ARG})");
+                                    "${KIND:ARG})");
         char kind[32], arg[REL_PATH_MAX];
         snprintf(kind, sizeof(kind), "%.*s", (int)(colon - start), start);
         snprintf(arg, sizeof(arg), "%.*s", (int)(end - colon - 1), colon + 1);
@@ -2130,21 +2210,24 @@ static int expand(struct builder *b, int line, const char *text, size_t len,
 }
 
 /* Expand a RELPATH and check that it stays inside the tree. */
-static int expand_path(struct builder *b, const struct stmt *s,
-                       struct buf *out)
+static int expand_path(struct builder *b, const struct stmt *s, struct buf *out)
 {
     if (expand(b, s->line, s->path, strlen(s->path), out) < 0)
         return -1;
     const char *p = out->data;
     if (*p == '/' || *p == '\0' || strlen(p) >= REL_PATH_MAX)
-        return spec_error(s->line, "invalid path '%s' (expected a relative "
-                          "path under docker/registry/v2)", p);
+        return spec_error(s->line,
+                          "invalid path '%s' (expected a relative "
+                          "path under docker/registry/v2)",
+                          p);
     while (*p) {
         size_t n = strcspn(p, "/");
         if (n == 0 || (n == 1 && p[0] == '.') ||
             (n == 2 && p[0] == '.' && p[1] == '.'))
-            return spec_error(s->line, "invalid path '%s' (empty, . and .. "
-                              "components are not allowed)", out->data);
+            return spec_error(s->line,
+                              "invalid path '%s' (empty, . and .. "
+                              "components are not allowed)",
+                              out->data);
         p += n;
         if (*p == '/')
             p++;
@@ -2169,9 +2252,11 @@ static int exec_file_statement(struct builder *b, const struct stmt *s)
         spec_error(s->line, "'%s' does not exist", path.data);
         goto out;
     }
-    if (s->kind == STMT_RM)
+    if (s->kind == STMT_RM) {
         rc = tree_remove(&b->tree, path.data);
-    else
+        /* The removed tree may have contained an _uploads directory. */
+        map_free(&b->upload_dirs, false);
+    } else
         rc = set_times(&b->tree, path.data, -1, s->time);
 out:
     free(path.data);
@@ -2182,16 +2267,23 @@ out:
 static int exec_stmt(struct builder *b, const struct stmt *s)
 {
     switch (s->kind) {
-    case STMT_LAYER: return 0;
-    case STMT_IMAGE: return exec_image(b, s);
-    case STMT_INDEX: return exec_index(b, s);
-    case STMT_ALIAS:
-    case STMT_RETAG: return exec_tag(b, s);
-    case STMT_DELETE: return exec_delete(b, s);
-    case STMT_UPLOAD: return exec_upload(b, s);
-    case STMT_RAW:
-    case STMT_RM:
-    case STMT_TOUCH: return exec_file_statement(b, s);
+        case STMT_LAYER:
+            return 0;
+        case STMT_IMAGE:
+            return exec_image(b, s);
+        case STMT_INDEX:
+            return exec_index(b, s);
+        case STMT_ALIAS:
+        case STMT_RETAG:
+            return exec_tag(b, s);
+        case STMT_DELETE:
+            return exec_delete(b, s);
+        case STMT_UPLOAD:
+            return exec_upload(b, s);
+        case STMT_RAW:
+        case STMT_RM:
+        case STMT_TOUCH:
+            return exec_file_statement(b, s);
     }
     return -1;
 }
@@ -2250,7 +2342,7 @@ static char *read_file(const char *path)
     size_t n;
 
     if (f == NULL) {
-        error("cannot open spec %s: %s", path, strerror(errno));
+        errorf("cannot open spec %s: %s", path, strerror(errno));
         return NULL;
     }
     buf_reserve(&text, 0);
@@ -2258,7 +2350,7 @@ static char *read_file(const char *path)
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         buf_append(&text, chunk, n);
     if (ferror(f)) {
-        error("cannot read spec %s: %s", path, strerror(errno));
+        errorf("cannot read spec %s: %s", path, strerror(errno));
         free(text.data);
         text.data = NULL;
     }
@@ -2442,9 +2534,11 @@ seed_layer(struct seed *sd, const char *fmt, ...)
 static void seed_image(struct seed *sd, const char *ref, int64_t pushed_min,
                        const char *extra)
 {
-    buf_printf(sd->out, "image %s layers=%s pushed=-%" PRId64 "m "
-               "created=-%" PRId64 "m%s\n", ref, sd->list.data, pushed_min,
-               pushed_min + 7 + pushed_min % 31, extra);
+    buf_printf(sd->out,
+               "image %s layers=%s pushed=-%" PRId64 "m "
+               "created=-%" PRId64 "m%s\n",
+               ref, sd->list.data, pushed_min, pushed_min + 7 + pushed_min % 31,
+               extra);
     sd->list.len = 0;
     sd->list.data[0] = '\0';
 }
@@ -2462,6 +2556,21 @@ static void seed_main_tag(int b, char *tag, size_t size)
         snprintf(tag, size, "main-%d", 1000 + b);
 }
 
+/* Number of consecutive builds of acme/app that share the layer at
+ * position p (counted from the base). */
+static int layer_period(int p)
+{
+    if (p < 24)
+        return 34;
+    if (p < 32)
+        return 12;
+    if (p < 40)
+        return 6;
+    if (p < 46)
+        return 3;
+    return 2;
+}
+
 /* acme/app: 69 CI builds of 30 to 50 layers and latest, 70 tags. Lower
  * layers change rarely and upper ones often, so consecutive builds share
  * most layers. */
@@ -2473,8 +2582,6 @@ static void seed_main_repo(struct seed *sd)
     for (int b = 0; b < builds; b++) {
         int count = 30 + b * 20 / (builds - 1);
         for (int p = 0; p < count; p++) {
-            int period = p < 24 ? 34 : p < 32 ? 12 : p < 40 ? 6 : p < 46 ? 3
-                                                                         : 2;
             if (p < 10)
                 seed_layer(sd, "base-os-%d", p);
             else if (p < 16)
@@ -2482,7 +2589,7 @@ static void seed_main_repo(struct seed *sd)
             else if (p >= count - 2)
                 seed_layer(sd, "app-build%d-top%d", b, p - (count - 2));
             else
-                seed_layer(sd, "app-p%d-g%d", p, b / period);
+                seed_layer(sd, "app-p%d-g%d", p, b / layer_period(p));
         }
         seed_main_tag(b, tag, sizeof(tag));
         int64_t pushed = (int64_t)(builds - 1 - b) * 38 * 60 + (b * 17) % 60;
@@ -2492,11 +2599,13 @@ static void seed_main_repo(struct seed *sd)
                  hash_string(tag) & 0xffffffffu);
         seed_image(sd, ref, pushed + 1, extra);
         if (b == 0)
-            buf_printf(sd->out, "alias acme/app:latest %s pushed=-%" PRId64
-                       "m\n", ref, pushed);
+            buf_printf(sd->out,
+                       "alias acme/app:latest %s pushed=-%" PRId64 "m\n", ref,
+                       pushed);
         else if (b % 10 == 9 || b == builds - 1)
-            buf_printf(sd->out, "retag acme/app:latest %s pushed=-%" PRId64
-                       "m\n", ref, pushed);
+            buf_printf(sd->out,
+                       "retag acme/app:latest %s pushed=-%" PRId64 "m\n", ref,
+                       pushed);
     }
 }
 
@@ -2519,9 +2628,9 @@ static void seed_repo_layers(struct seed *sd, int r, int t, const char *arch)
 static void seed_other_repos(struct seed *sd)
 {
     static const char *const names[] = {
-        "acme/api",      "acme/worker",  "acme/web",    "acme/docs",
-        "acme/tools/migrate", "base/debian", "base/python", "base/node",
-        "infra/proxy",   "infra/metrics", "infra/backup", "sandbox/demo",
+        "acme/api",           "acme/worker",   "acme/web",     "acme/docs",
+        "acme/tools/migrate", "base/debian",   "base/python",  "base/node",
+        "infra/proxy",        "infra/metrics", "infra/backup", "sandbox/demo",
     };
     char ref[160], extra[64];
 
@@ -2530,8 +2639,8 @@ static void seed_other_repos(struct seed *sd)
         bool multi_arch = r == 8;
         const char *format = multi_arch || r % 4 == 1 ? " format=oci" : "";
         for (int t = 0; t < tags; t++) {
-            int64_t pushed = (int64_t)(tags - 1 - t) * (110 * 24 * 60 / tags) +
-                             r * 37 + 5;
+            int64_t pushed =
+                (int64_t)(tags - 1 - t) * (110 * 24 * 60 / tags) + r * 37 + 5;
             if (r % 2 == 0)
                 snprintf(ref, sizeof(ref), "%s:1.%d.%d", names[r], t / 4,
                          t % 4);
@@ -2549,9 +2658,10 @@ static void seed_other_repos(struct seed *sd)
                          format);
                 snprintf(child, sizeof(child), "%s@b%d-arm64", names[r], t);
                 seed_image(sd, child, pushed + 1, extra);
-                buf_printf(sd->out, "index %s children=b%d-amd64,b%d-arm64"
-                           "%s pushed=-%" PRId64 "m\n", ref, t, t, format,
-                           pushed);
+                buf_printf(sd->out,
+                           "index %s children=b%d-amd64,b%d-arm64"
+                           "%s pushed=-%" PRId64 "m\n",
+                           ref, t, t, format, pushed);
             } else {
                 seed_repo_layers(sd, r, t, "");
                 seed_image(sd, ref, pushed, format);
@@ -2573,9 +2683,11 @@ static void seed_text(struct buf *out, size_t max_layer_size)
 
     buf_reserve(&sd.list, 0);
     sd.list.data[0] = '\0';
-    buf_printf(out, "# Benchmark registry: acme/app has 70 tags of 30 to 50 "
+    buf_printf(out,
+               "# Benchmark registry: acme/app has 70 tags of 30 to 50 "
                "layers, twelve\n# other repositories share its base "
-               "layers. Layers of up to %zu bytes.\n", max_layer_size);
+               "layers. Layers of up to %zu bytes.\n",
+               max_layer_size);
     seed_main_repo(&sd);
     seed_other_repos(&sd);
     free(sd.list.data);
@@ -2610,9 +2722,8 @@ static size_t count_entries(int parent_fd, const char *name)
 }
 
 /* Count repositories (directories with _manifests, _layers or _uploads)
- * and their tags below the directory name in dirfd. */
-static void count_repos(int parent_fd, const char *name,
-                        struct summary *sum)
+ * and their tags below the directory name in parent_fd. */
+static void count_repos(int parent_fd, const char *name, struct summary *sum)
 {
     int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
@@ -2651,8 +2762,8 @@ static void count_blobs(struct tree *t, struct summary *sum)
     for (struct dirent *e; (e = readdir(top)) != NULL;) {
         if (e->d_name[0] == '.')
             continue;
-        int sub_fd = openat(dirfd(top), e->d_name,
-                            O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int sub_fd =
+            openat(dirfd(top), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *sub = sub_fd >= 0 ? fdopendir(sub_fd) : NULL;
         if (sub == NULL) {
             if (sub_fd >= 0)
@@ -2684,15 +2795,15 @@ static int open_tree(struct tree *t, const char *root, bool force)
     struct tree cwd = {.fd = AT_FDCWD, .path = (char *)"."};
 
     if (strlen(root) >= REL_PATH_MAX - sizeof(TREE_PREFIX) - 1)
-        return error("%s: path too long", root);
+        return errorf("%s: path too long", root);
     if (tree_mkdirs(&cwd, root, true) < 0)
         return -1;
     if (!force && count_entries(AT_FDCWD, root) > 0)
-        return error("%s is not empty (pass --force to add to it)", root);
+        return errorf("%s is not empty (pass --force to add to it)", root);
 
     int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0)
-        return error("cannot open %s: %s", root, strerror(errno));
+        return errorf("cannot open %s: %s", root, strerror(errno));
     struct tree in_root = {.fd = root_fd, .path = (char *)root};
     if (tree_mkdirs(&in_root, TREE_PREFIX, true) < 0) {
         close(root_fd);
@@ -2701,8 +2812,8 @@ static int open_tree(struct tree *t, const char *root, bool force)
     t->fd = openat(root_fd, TREE_PREFIX, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     close(root_fd);
     if (t->fd < 0)
-        return error("cannot open %s/%s: %s", root, TREE_PREFIX,
-                     strerror(errno));
+        return errorf("cannot open %s/%s: %s", root, TREE_PREFIX,
+                      strerror(errno));
     size_t len = strlen(root) + sizeof(TREE_PREFIX) + 1;
     t->path = xmalloc(len);
     snprintf(t->path, len, "%s/%s", root, TREE_PREFIX);
@@ -2768,46 +2879,61 @@ static int parse_options_argv(int argc, char **argv, struct options *o)
 
     while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 's': o->spec_path = optarg; break;
-        case 'S': o->scenario = optarg; break;
-        case 'P': o->print_scenario = optarg; break;
-        case 'f': o->force = true; break;
-        case 'q': o->quiet = true; break;
-        case 'h': usage(stdout); return -1;
-        case 'n':
-            if (parse_time(optarg, 0, &o->now) < 0 || optarg[0] == '-' ||
-                optarg[0] == '+') {
-                error("invalid --now '%s' (expected Unix seconds or RFC "
-                      "3339)", optarg);
+            case 's':
+                o->spec_path = optarg;
+                break;
+            case 'S':
+                o->scenario = optarg;
+                break;
+            case 'P':
+                o->print_scenario = optarg;
+                break;
+            case 'f':
+                o->force = true;
+                break;
+            case 'q':
+                o->quiet = true;
+                break;
+            case 'h':
+                usage(stdout);
+                return -1;
+            case 'n':
+                if (parse_time(optarg, 0, &o->now) < 0 || optarg[0] == '-' ||
+                    optarg[0] == '+') {
+                    errorf("invalid --now '%s' (expected Unix seconds or RFC "
+                           "3339)",
+                           optarg);
+                    return 2;
+                }
+                break;
+            case 'L':
+                if (parse_size(optarg, &size) < 0 || size < LAYER_MIN_SIZE ||
+                    size > (64u << 20)) {
+                    errorf(
+                        "invalid --layer-size '%s' (expected %d to %u bytes)",
+                        optarg, LAYER_MIN_SIZE, 64u << 20);
+                    return 2;
+                }
+                o->layer_size = (size_t)size;
+                break;
+            default:
+                usage(stderr);
                 return 2;
-            }
-            break;
-        case 'L':
-            if (parse_size(optarg, &size) < 0 || size < LAYER_MIN_SIZE ||
-                size > (64u << 20)) {
-                error("invalid --layer-size '%s' (expected %d to %u bytes)",
-                      optarg, LAYER_MIN_SIZE, 64u << 20);
-                return 2;
-            }
-            o->layer_size = (size_t)size;
-            break;
-        default: usage(stderr); return 2;
         }
     }
-    const char *scenario = o->print_scenario ? o->print_scenario
-                                             : o->scenario;
+    const char *scenario = o->print_scenario ? o->print_scenario : o->scenario;
     int sources = !!o->spec_path + !!o->scenario + !!o->print_scenario;
     if (sources != 1) {
-        error("give exactly one of --spec, --scenario and --print-scenario");
+        errorf("give exactly one of --spec, --scenario and --print-scenario");
         return 2;
     }
     if (scenario && strcmp(scenario, "sample") && strcmp(scenario, "seed")) {
-        error("unknown scenario '%s' (expected sample or seed)", scenario);
+        errorf("unknown scenario '%s' (expected sample or seed)", scenario);
         return 2;
     }
     if (o->print_scenario ? optind != argc : optind + 1 != argc) {
-        error(o->print_scenario ? "--print-scenario takes no ROOT"
-                                : "expected one ROOT directory");
+        errorf(o->print_scenario ? "--print-scenario takes no ROOT"
+                                 : "expected one ROOT directory");
         return 2;
     }
     o->root = o->print_scenario ? NULL : argv[optind];
@@ -2834,9 +2960,8 @@ static int build(const struct options *o, const char *text)
         struct summary sum = {0};
         count_repos(b.tree.fd, "repositories", &sum);
         count_blobs(&b.tree, &sum);
-        printf("%s: %zu repositories, %zu tags, %zu blobs, %" PRIu64
-               " bytes\n", o->root, sum.repos, sum.tags, sum.blobs,
-               sum.blob_bytes);
+        printf("%s: %zu repositories, %zu tags, %zu blobs, %" PRIu64 " bytes\n",
+               o->root, sum.repos, sum.tags, sum.blobs, sum.blob_bytes);
     }
     rc = 0;
 out:
@@ -2854,6 +2979,7 @@ out:
     }
     map_free(&b.manifests, true);
     map_free(&b.handles, false);
+    map_free(&b.upload_dirs, false);
     for (size_t i = 0; i < ps.layers.cap; i++) {
         struct layer *layer = ps.layers.values[i];
         if (layer)

@@ -680,6 +680,56 @@ LUA
     jq_true '[.repositories[] | .tags[] | select(.reason=="all checks passed")] | length == 1'
 }
 
+test_check_finds_problems() {
+    mk t < <(basic_spec)
+    rp check --verify
+    expect_rc 0
+    expect_out "problems=0"
+    local hex layer
+    hex=$(tag_hex team/app v1.1.0)
+    layer=$(jq -r '.layers[1].digest' "$v2/$(blob "$hex")/data")
+    layer=${layer#sha256:}
+    rm -r "${v2:?}/$(layerdir team/app "$layer")"
+    echo corrupt >>"$v2/$(blob "$(tag_hex other/svc 1.0)")/data"
+    rp check --verify --json
+    expect_rc 3
+    jq_true '[.problems[].message | select(test("no _layers link"))] | length == 1'
+    jq_true '[.problems[].message | select(test("not to its name"))] | length == 1'
+    jq_true '.blobs_verified > 0'
+    [ -z "$err" ] || fail "check wrote to stderr: $err"
+    rm -r "${v2:?}/$(blob "$layer")"
+    snapshot >"$work/before"
+    rp check --verify team/app
+    expect_rc 3
+    expect_out "missing from the blob store"
+    snapshot >"$work/after"
+    cmp -s "$work/before" "$work/after" || fail "check changed the tree"
+    rp check --dry-run
+    expect_rc 2
+}
+
+test_registry_deleted_revision() {
+    mk t <<'SPEC'
+layer l1 3K
+layer l2 3K
+image d/app:v1 layers=l1 pushed=-5d
+image d/app:latest layers=l1 pushed=-5d
+image d/app:v2 layers=l2 pushed=-1d
+retag d/app:latest d/app:v2 pushed=-1d
+delete d/app:v1
+SPEC
+    rp ls --json d/app
+    expect_rc 0
+    jq_true '[.repositories[0].tags[].name] == ["latest","v2"]'
+    [ -z "$err" ] || fail "stderr: $err"
+    mkdir -p "$v2/$(tagdir d/app broken)/current"
+    echo 'function policy(repo) end' >"$work/none.lua"
+    rp prune --policy "$work/none.lua" --json
+    expect_rc 0
+    expect_err "tags/broken: the tag has no current/link"
+    exists "$(tagdir d/app broken)"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
