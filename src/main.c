@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "inuse.h"
+#include "journal.h"
 #include "log.h"
 #include "plan.h"
 #include "policy.h"
@@ -96,6 +97,8 @@ static const char help_text[] =
     "  --max-instructions N  Lua instructions per repository (default "
     "100000000)\n"
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
+    "  --policy-timeout DURATION  wall clock for one policy call "
+    "(default 60s)\n"
     "  -v, -q              more detail on stderr; errors only\n"
     "  -h, --help          this help;  --version  the version\n"
     "\n"
@@ -121,6 +124,7 @@ struct options {
     uint64_t max_instructions;
     size_t max_memory;
     const char *in_use;
+    int64_t policy_timeout;
     long long max_delete;          /* tags per run, or -1 */
     double max_delete_fraction;    /* of a repository's tags, or -1 */
 };
@@ -199,6 +203,11 @@ static int parse_value_option(struct options *o, const char *name,
                                "a positive whole number",
                                value);
         o->max_instructions = n;
+    } else if (strcmp(name, "--policy-timeout") == 0) {
+        if (timeparse_duration(value, &o->policy_timeout) != 0)
+            return usage_error("invalid --policy-timeout '%s': expected a "
+                               "duration such as 30s or 5m",
+                               value);
     } else if (strcmp(name, "--in-use") == 0) {
         o->in_use = value;
     } else if (strcmp(name, "--max-delete") == 0) {
@@ -235,7 +244,7 @@ static int parse_value_option(struct options *o, const char *name,
 static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
-    NULL};
+    "--policy-timeout", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -368,11 +377,9 @@ static int select_repos(struct registry *reg, const struct options *o)
 /* Mark the tags and manifests that delete names; -1 when one is absent. */
 static int mark_deletions(struct registry *reg, const struct options *o)
 {
-    for (size_t r = 0; r < reg->repo_count; r++) {
-        struct repo *repo = &reg->repos[r];
-        repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
-        repo->selected = 0;
-    }
+    for (size_t r = 0; r < reg->repo_count; r++)
+        reg->repos[r].selected = 0;
+    plan_prepare(reg);
     for (size_t i = 0; i < o->arg_count; i++) {
         const char *arg = o->args[i];
         const char *at = strchr(arg, '@');
@@ -467,6 +474,7 @@ static int run_policies(struct registry *reg, const struct options *o)
         .allow_empty = o->allow_empty,
         .max_instructions = o->max_instructions,
         .max_memory = o->max_memory,
+        .timeout_sec = o->policy_timeout,
     };
     char *err = NULL;
     struct policy *p = policy_load(&popt, &err);
@@ -583,6 +591,13 @@ static int run_check(const struct options *o)
     return status;
 }
 
+static int plan_removes_anything(const struct plan *plan)
+{
+    return plan->tags_deleted || plan->manifests_deleted ||
+           plan->layer_links_deleted || plan->uploads_deleted ||
+           plan->blob_count || plan->leftovers;
+}
+
 static int run(struct options *o)
 {
     struct registry reg;
@@ -625,6 +640,11 @@ static int run(struct options *o)
             status = EXIT_PROBLEMS;
         goto out;
     }
+    if (journal_apply(&reg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        status = EXIT_FAILED;
+        goto out;
+    }
     if (o->strict && reg.problem_count) {
         log_error("%zu problems found and --strict given; nothing was "
                   "deleted", reg.problem_count);
@@ -640,8 +660,17 @@ static int run(struct options *o)
                                       .now = o->now};
 
         plan_build(&reg, &popt, &plan);
-        if (!o->dry_run)
-            remove_execute(&reg, &plan);
+        plan.leftovers = reg.leftover_count;
+        if (!o->dry_run && plan_removes_anything(&plan)) {
+            if (journal_write(&reg, &plan, err, sizeof(err)) != 0) {
+                log_error("%s; nothing was deleted", err);
+                plan_free(&plan);
+                status = EXIT_FAILED;
+                goto out;
+            }
+            if (remove_execute(&reg, &plan) == 0)
+                journal_remove(&reg);
+        }
         if (report_plan(stdout, &reg, &plan, &ropt) != 0)
             log_error("cannot write the report: %s", strerror(errno));
         plan_free(&plan);
@@ -662,6 +691,7 @@ int main(int argc, char **argv)
         .max_instructions = 100000000,
         .max_memory = (size_t)512 * 1024 * 1024,
         .max_delete = -1,
+        .policy_timeout = 60,
         .max_delete_fraction = -1,
     };
     int rc;

@@ -161,6 +161,44 @@ fail:
     return -1;
 }
 
+/*
+ * Test hook: with REGPRUNE_CRASH_AFTER=N in the environment, the process
+ * ends at once, as kill -9 would end it, before its (N+1)th removal. The
+ * crash-safety tests use it to stop a run at every step in turn.
+ */
+static long crash_after = -2;
+
+static int checked_unlinkat(int fd, const char *name, int flags)
+{
+    if (crash_after == -2) {
+        const char *env = getenv("REGPRUNE_CRASH_AFTER");
+        crash_after = env ? strtol(env, NULL, 10) : -1;
+    }
+    if (crash_after >= 0 && crash_after-- == 0)
+        _exit(137);
+    return unlinkat(fd, name, flags);
+}
+
+int path_unlink(int dirfd, const char *relpath, int flags)
+{
+    const char *slash = strrchr(relpath, '/');
+    char *parent;
+    int fd, rc, saved;
+
+    if (!slash)
+        return checked_unlinkat(dirfd, relpath, flags);
+    parent = xstrndup(relpath, (size_t)(slash - relpath));
+    fd = path_open_dir(dirfd, parent);
+    free(parent);
+    if (fd < 0)
+        return -1;
+    rc = checked_unlinkat(fd, slash + 1, flags);
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 static int remove_dir_contents(int fd)
 {
     DIR *dir = fdopendir(fd);
@@ -188,12 +226,12 @@ static int remove_dir_contents(int fd)
             int sub = openat(dirfd(dir), ent->d_name,
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub < 0 || remove_dir_contents(sub) != 0 ||
-                unlinkat(dirfd(dir), ent->d_name, AT_REMOVEDIR) != 0) {
+                checked_unlinkat(dirfd(dir), ent->d_name, AT_REMOVEDIR) != 0) {
                 if (!rc)
                     saved = errno;
                 rc = -1;
             }
-        } else if (unlinkat(dirfd(dir), ent->d_name, 0) != 0) {
+        } else if (checked_unlinkat(dirfd(dir), ent->d_name, 0) != 0) {
             if (!rc)
                 saved = errno;
             rc = -1;
@@ -214,13 +252,13 @@ int path_remove_tree(int dirfd, const char *relpath)
         if (errno != ENOTDIR)
             return -1;
         /* A file, or a symbolic link that unlinkat removes itself. */
-        if (unlinkat(dirfd, relpath, 0) != 0 && errno != ENOENT)
+        if (path_unlink(dirfd, relpath, 0) != 0 && errno != ENOENT)
             return -1;
         return 0;
     }
     if (remove_dir_contents(fd) != 0)
         return -1;
-    if (unlinkat(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    if (path_unlink(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
         return -1;
     return 0;
 }
@@ -235,7 +273,7 @@ void path_prune_empty_dirs(int dirfd, const char *relpath, int stop_depth)
     while (depth > stop_depth) {
         char *slash;
 
-        if (unlinkat(dirfd, copy, AT_REMOVEDIR) != 0)
+        if (path_unlink(dirfd, copy, AT_REMOVEDIR) != 0)
             break;
         slash = strrchr(copy, '/');
         if (!slash)

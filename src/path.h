@@ -38,6 +38,12 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
                    char **buf, size_t *len, long long *mtime);
 
 /*
+ * unlinkat(2) relpath beneath dirfd with flags, resolving its parent
+ * without following symbolic links. Return 0, or -1 with errno set.
+ */
+int path_unlink(int dirfd, const char *relpath, int flags);
+
+/*
  * Remove relpath beneath dirfd and everything below it, without following
  * links. A missing path counts as removed. Return 0, or -1 with errno set
  * by the first failure.

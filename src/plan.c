@@ -82,7 +82,8 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
             mark_closure(reg, repo, marks, r, MARK_CANDIDATE, stack);
     }
     for (size_t i = 0; i < repo->revision_count; i++) {
-        if (repo->revision_remove[i] == REV_FORCED)
+        if (repo->revision_remove[i] == REV_FORCED ||
+            repo->revision_remove[i] == REV_JOURNAL)
             mark_closure(reg, repo, marks, (long)i, MARK_CANDIDATE, stack);
     }
     if (opt->untagged) {
@@ -150,12 +151,13 @@ static void plan_layers(struct registry *reg, struct repo *repo,
     }
     for (size_t i = 0; i < repo->layer_count; i++) {
         uint32_t id = repo->layers[i];
+        int journaled = repo->layer_remove[i] == LAYER_JOURNAL;
 
-        repo->layer_remove[i] = 0;
+        repo->layer_remove[i] = LAYER_STAYS;
         if (repo->pinned || alive_stamp[id] == repo_stamp)
             continue;
-        if (start_stamp[id] == repo_stamp) {
-            repo->layer_remove[i] = 1;
+        if (start_stamp[id] == repo_stamp || journaled) {
+            repo->layer_remove[i] = LAYER_REMOVE;
         } else if (opt->sweep) {
             digest_to_hex(&reg->ids.digests[id], hex);
             pathf(rel, sizeof(rel), "_layers/sha256/%s/link", hex);
@@ -282,6 +284,20 @@ static void plan_blobs(struct registry *reg, const struct plan_options *opt,
     }
 }
 
+void plan_prepare(struct registry *reg)
+{
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+
+        if (!repo->revision_remove)
+            repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
+        if (!repo->layer_remove)
+            repo->layer_remove = xcalloc(repo->layer_count + 1, 1);
+        if (!repo->upload_remove)
+            repo->upload_remove = xcalloc(repo->upload_count + 1, 1);
+    }
+}
+
 void plan_build(struct registry *reg, const struct plan_options *opt,
                 struct plan *plan)
 {
@@ -290,6 +306,7 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
     size_t max_revisions = 1;
 
     memset(plan, 0, sizeof(*plan));
+    plan_prepare(reg);
     for (size_t r = 0; r < reg->repo_count; r++)
         if (reg->repos[r].revision_count > max_revisions)
             max_revisions = reg->repos[r].revision_count;
@@ -301,10 +318,6 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
             struct repo *repo = &reg->repos[r];
             int active = repo->selected && !repo->frozen;
 
-            if (!repo->revision_remove)
-                repo->revision_remove = xcalloc(repo->revision_count + 1, 1);
-            repo->layer_remove = xcalloc(repo->layer_count + 1, 1);
-            repo->upload_remove = xcalloc(repo->upload_count + 1, 1);
             for (size_t i = 0; i < repo->tag_count; i++) {
                 if (!active)
                     repo->tags[i].remove = 0;
@@ -316,6 +329,7 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
             if (!active) {
                 memset(repo->revision_remove, REV_STAYS,
                        repo->revision_count);
+                memset(repo->layer_remove, LAYER_STAYS, repo->layer_count);
                 continue;
             }
             plan_revisions(reg, repo, opt, marks, stack);

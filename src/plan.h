@@ -11,8 +11,14 @@
 
 #include "registry.h"
 
-/* Values of repo->revision_remove. */
-enum { REV_STAYS = 0, REV_REMOVE = 1, REV_FORCED = 2 };
+/*
+ * Values of repo->revision_remove: the plan's outcome (STAYS, REMOVE) and,
+ * before planning, the roots a caller marks: FORCED for a manifest named
+ * on the command line, JOURNAL for one an interrupted run meant to remove.
+ */
+enum { REV_STAYS = 0, REV_REMOVE = 1, REV_FORCED = 2, REV_JOURNAL = 3 };
+/* Values of repo->layer_remove, likewise. */
+enum { LAYER_STAYS = 0, LAYER_REMOVE = 1, LAYER_JOURNAL = 2 };
 
 struct plan_options {
     int sweep;     /* gc: also sweep what nothing referenced at the scan */
@@ -31,7 +37,11 @@ struct plan {
     int64_t bytes_freed;
     size_t tags_kept, tags_deleted, manifests_deleted, layer_links_deleted,
         uploads_deleted;
+    size_t leftovers; /* half-removed directories of an interrupted run */
 };
+
+/* Allocate the per-repository plan arrays, if not done yet. */
+void plan_prepare(struct registry *reg);
 
 /*
  * Mark what goes. Tags marked remove and revisions marked REV_FORCED by the

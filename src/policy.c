@@ -3,6 +3,8 @@
 #include "policy_internal.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -37,6 +39,43 @@ struct policy *policy_of(lua_State *L)
 
 /*** sandbox ***/
 
+/*
+ * The wall-clock limit of one policy call. The instruction hook cannot
+ * stop C code such as a backtracking string.find, so the alarm ends the
+ * process outright. Policies run before anything is removed, so nothing
+ * is deleted then.
+ */
+static void deadline_expired(int sig)
+{
+    static const char msg[] =
+        "regprune: error: a policy call ran past its time limit "
+        "(--policy-timeout); nothing was deleted\n";
+    ssize_t ignored;
+
+    (void)sig;
+    ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    _exit(1);
+}
+
+static void policy_deadline_start(int64_t seconds)
+{
+    struct sigaction sa;
+
+    if (seconds <= 0)
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = deadline_expired;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds > 86400 ? 86400 : (unsigned)seconds);
+}
+
+static void policy_deadline_stop(void)
+{
+    alarm(0);
+}
+
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct policy *p = ud;
@@ -66,6 +105,10 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     (void)ar;
     p->instructions += HOOK_INTERVAL;
     if (p->instructions > p->opt->max_instructions) {
+        /* From now on raise at every instruction, so that a pcall in a
+         * loop cannot catch each stop and carry on. */
+        if (!p->budget_exceeded)
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
         p->budget_exceeded = 1;
         luaL_error(L, "policy exceeded its budget of %I instructions for "
                    "one repository (--max-instructions)",
@@ -174,6 +217,9 @@ size_t policy_check_tag(lua_State *L, struct policy *p, int arg,
 {
     lua_Integer index;
 
+    if (!p->repo)
+        luaL_error(L, "%s: tags exist only inside policy(repo), not while "
+                   "the file loads", fname);
     if (!lua_istable(L, arg) && lua_type(L, arg) != LUA_TSTRING)
         luaL_argerror(L, arg, lua_pushfstring(L, "%s: expected a tag or a "
                       "tag name, got %s", fname, luaL_typename(L, arg)));
@@ -290,6 +336,13 @@ static void open_sandbox(lua_State *L, const struct policy_options *opt)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    /* Hide the string metatable, whose __index is the shared string
+     * library. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
     lua_pushcfunction(L, l_print);
     lua_setfield(L, -2, "print");
     lua_pushcfunction(L, l_keep);
@@ -338,7 +391,10 @@ static int protected_call(struct policy *p, int nargs, char **err,
     lua_insert(L, base);
     p->instructions = 0;
     p->budget_exceeded = p->memory_exceeded = 0;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
+    policy_deadline_start(p->opt->timeout_sec);
     rc = lua_pcall(L, nargs, 0, base);
+    policy_deadline_stop();
     if (rc == LUA_OK && !p->budget_exceeded && !p->memory_exceeded) {
         lua_remove(L, base);
         return 0;
@@ -404,13 +460,52 @@ static int load_file(struct policy *p, size_t i, char **err)
     return 0;
 }
 
+/*
+ * Push a copy of the sandbox's globals for one policy file: library tables
+ * are copied and regprune is built anew, so that one file changing
+ * string.format or regprune.sort cannot change what another file runs.
+ * _G, which would reach the shared table, is left out.
+ */
+static void push_file_globals(lua_State *L, int sandbox,
+                              const struct policy_options *opt)
+{
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, sandbox)) {
+        const char *key = lua_tostring(L, -2);
+
+        if (strcmp(key, "_G") == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (strcmp(key, "regprune") == 0) {
+            lua_pop(L, 1);
+            policy_lib_open(L, opt);
+        } else if (lua_istable(L, -1)) {
+            int lib = lua_gettop(L);
+            lua_newtable(L);
+            lua_pushnil(L);
+            while (lua_next(L, lib)) {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, -4);
+            }
+            lua_remove(L, lib);
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
 /* Push a new environment for one policy file: its own globals first, then
- * the sandbox's, and an error for any other name. */
-static void push_environment(lua_State *L, int sandbox)
+ * its copy of the sandbox's, and an error for any other name. */
+static void push_environment(lua_State *L, int sandbox,
+                             const struct policy_options *opt)
 {
     lua_newtable(L);
     lua_createtable(L, 0, 3);
-    lua_pushvalue(L, sandbox);
+    push_file_globals(L, sandbox, opt);
     lua_pushcclosure(L, l_env_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_env_newindex);
@@ -442,7 +537,7 @@ struct policy *policy_load(const struct policy_options *opt, char **err)
     sandbox = lua_gettop(L);
     p->env_refs = xcalloc(opt->file_count + 1, sizeof(int));
     for (size_t i = 0; i < opt->file_count; i++) {
-        push_environment(L, sandbox);
+        push_environment(L, sandbox, opt);
         p->env_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     lua_pop(L, 1);

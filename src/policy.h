@@ -25,6 +25,7 @@ struct policy_options {
     int allow_empty;          /* may delete the last tag of a repository */
     uint64_t max_instructions; /* per policy(repo) call */
     size_t max_memory;         /* bytes for the whole Lua state */
+    int64_t timeout_sec;       /* wall clock per policy call, 0 for none */
 };
 
 struct policy;

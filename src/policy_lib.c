@@ -102,6 +102,9 @@ static int l_sort(lua_State *L)
     struct sort_key *keys;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    if (!p->repo)
+        return luaL_error(L, "regprune.sort: tags exist only inside "
+                          "policy(repo), not while the file loads");
     n = luaL_len(L, 1);
     if (n < 0 || (size_t)n > p->repo->tag_count * 64 + 64)
         return luaL_error(L, "regprune.sort: the list has %I entries, "

@@ -112,6 +112,9 @@ void registry_free(struct registry *reg)
         free(reg->problems[i].message);
     }
     free(reg->problems);
+    for (size_t i = 0; i < reg->leftover_count; i++)
+        free(reg->leftovers[i]);
+    free(reg->leftovers);
     digest_table_free(&reg->ids);
     if (reg->v2_fd >= 0)
         close(reg->v2_fd);

@@ -105,6 +105,11 @@ struct registry {
     struct problem *problems;
     size_t problem_count, problem_capacity;
     int problems_in_report; /* check: problems go to the report, not the log */
+    /* Directories an interrupted run half removed (relative to v2), for
+     * this run to finish; a leading "?" marks one to remove only when
+     * empty. */
+    char **leftovers;
+    size_t leftover_count, leftover_capacity;
 };
 
 /* Return the id of d, growing the per-id arrays as needed. */

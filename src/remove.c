@@ -224,7 +224,7 @@ static size_t remove_blobs(struct registry *reg, struct plan *plan)
             continue;
         }
         pathf(path, sizeof(path), "blobs/sha256/%.2s", hex);
-        unlinkat(reg->v2_fd, path, AT_REMOVEDIR); /* only when empty */
+        path_unlink(reg->v2_fd, path, AT_REMOVEDIR); /* only when empty */
     }
     return failed;
 }
@@ -247,6 +247,20 @@ static size_t remove_uploads(struct registry *reg)
     return failed;
 }
 
+static size_t remove_leftovers(struct registry *reg)
+{
+    size_t failed = 0;
+
+    /* Directories only to remove when empty ("?" prefix) go last. */
+    for (size_t i = 0; i < reg->leftover_count; i++)
+        if (reg->leftovers[i][0] != '?')
+            failed += remove_path(reg, NULL, reg->leftovers[i]) != 0;
+    for (size_t i = 0; i < reg->leftover_count; i++)
+        if (reg->leftovers[i][0] == '?')
+            path_unlink(reg->v2_fd, reg->leftovers[i] + 1, AT_REMOVEDIR);
+    return failed;
+}
+
 size_t remove_execute(struct registry *reg, struct plan *plan)
 {
     int drift = 0;
@@ -262,5 +276,6 @@ size_t remove_execute(struct registry *reg, struct plan *plan)
         failed += remove_blobs(reg, plan);
     }
     failed += remove_uploads(reg);
+    failed += remove_leftovers(reg);
     return failed;
 }

@@ -111,6 +111,8 @@ int timeparse_rfc3339(const char *s, size_t len, int64_t *seconds)
     if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] || h > 23 ||
         mi > 59 || sec > 60)
         return -1;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -1;
     if (pos < len && s[pos] == '.') {
         pos++;
         if (pos >= len || s[pos] < '0' || s[pos] > '9')

@@ -8,6 +8,7 @@
 #define REGPRUNE_TEST_FIXTURE_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -18,6 +19,27 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/*
+ * Format a path into buf[size] like snprintf. A path that does not fit
+ * aborts the test binary, since a cut path would name another file.
+ */
+static inline void fixture_path(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline void fixture_path(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size) {
+        fprintf(stderr, "test path too long: %s...\n", buf);
+        abort();
+    }
+}
 
 /* Path of build/mkregistry, found next to the running test binary. */
 static char fixture_mkregistry[PATH_MAX];
@@ -31,24 +53,27 @@ static inline void fixture_init(const char *argv0)
     const char *env = getenv("MKREGISTRY");
     const char *slash = strrchr(argv0, '/');
 
-    if (env && *env) {
-        snprintf(fixture_mkregistry, sizeof(fixture_mkregistry), "%s", env);
-    } else if (slash) {
-        snprintf(fixture_mkregistry, sizeof(fixture_mkregistry),
-                 "%.*s/mkregistry", (int)(slash - argv0), argv0);
-    } else {
-        snprintf(fixture_mkregistry, sizeof(fixture_mkregistry),
-                 "./mkregistry");
-    }
+    if (env && *env)
+        fixture_path(fixture_mkregistry, sizeof(fixture_mkregistry), "%s",
+                     env);
+    else if (slash)
+        fixture_path(fixture_mkregistry, sizeof(fixture_mkregistry),
+                     "%.*s/mkregistry", (int)(slash - argv0), argv0);
+    else
+        fixture_path(fixture_mkregistry, sizeof(fixture_mkregistry),
+                     "./mkregistry");
 }
 
-/* Create a scratch directory into dir[PATH_MAX]; return 0 or -1. */
-static inline int fixture_mkdtemp(char *dir)
+/* Create a scratch directory and write its path into dir[size]. Return 0,
+ * or -1 when it cannot be created or its path does not fit. */
+static inline int fixture_mkdtemp(char *dir, size_t size)
 {
     const char *tmp = getenv("TMPDIR");
+    int n = snprintf(dir, size, "%s/regprune-test.XXXXXX",
+                     tmp && *tmp ? tmp : "/tmp");
 
-    snprintf(dir, PATH_MAX, "%s/regprune-test.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= size)
+        return -1;
     return mkdtemp(dir) ? 0 : -1;
 }
 
@@ -71,7 +96,7 @@ static inline int fixture_remove_tree(const char *dir)
     return nftw(dir, fixture_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Write len bytes of data to path, replacing the file; return 0 or -1. */
+/* Write len bytes of data to path, replacing the file. Return 0 or -1. */
 static inline int fixture_write(const char *path, const void *data,
                                 size_t len)
 {
@@ -87,15 +112,15 @@ static inline int fixture_write(const char *path, const void *data,
     return rc;
 }
 
-/* Write a NUL-terminated string to dir/name; the full path goes to out. */
+/* Write a NUL-terminated string to dir/name and its path to out. */
 static inline int fixture_write_text(const char *dir, const char *name,
                                      const char *text, char *out)
 {
     char path[PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fixture_path(path, sizeof(path), "%s/%s", dir, name);
     if (out)
-        snprintf(out, PATH_MAX, "%s", path);
+        fixture_path(out, PATH_MAX, "%s", path);
     return fixture_write(path, text, strlen(text));
 }
 
@@ -113,7 +138,7 @@ static inline int fixture_build(const char *dir, const char *spec,
 
     if (fixture_write_text(dir, "spec", spec, spec_path) != 0)
         return -1;
-    snprintf(root, sizeof(root), "%s/root", dir);
+    fixture_path(root, sizeof(root), "%s/root", dir);
     snprintf(now_text, sizeof(now_text), "%lld", now);
     fflush(NULL);
     pid = fork();
@@ -141,7 +166,7 @@ static inline int fixture_exists(const char *dir, const char *relpath)
     char path[PATH_MAX];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, relpath);
+    fixture_path(path, sizeof(path), "%s/%s", dir, relpath);
     return lstat(path, &st) == 0;
 }
 
@@ -152,7 +177,7 @@ static inline long long fixture_file_size(const char *dir,
     char path[PATH_MAX];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, relpath);
+    fixture_path(path, sizeof(path), "%s/%s", dir, relpath);
     if (lstat(path, &st) != 0)
         return -1;
     return (long long)st.st_size;

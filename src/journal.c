@@ -1,0 +1,234 @@
+#define _GNU_SOURCE
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "path.h"
+#include "scan.h"
+#include "xalloc.h"
+
+#define JOURNAL_NAME ".regprune.journal"
+#define JOURNAL_HEADER "regprune-journal 1"
+
+static char *journal_path(const struct registry *reg, const char *suffix)
+{
+    return xasprintf("%s/%s%s", reg->root, JOURNAL_NAME, suffix);
+}
+
+static void add_leftover(struct registry *reg, char *path)
+{
+    reg->leftovers = xgrow(reg->leftovers, &reg->leftover_capacity,
+                           reg->leftover_count + 1, sizeof(char *));
+    reg->leftovers[reg->leftover_count++] = path;
+}
+
+/* Whether the directory v2/dir exists. */
+static int dir_exists(const struct registry *reg, const char *dir)
+{
+    int fd = path_open_dir(reg->v2_fd, dir);
+
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/*
+ * A tag whose current/link is gone, a revision without its link, a blob
+ * directory without data: the interrupted run removed the file that made
+ * the object visible, and this run removes the rest.
+ */
+static void note_leftover(struct registry *reg, char *dir)
+{
+    if (dir_exists(reg, dir))
+        add_leftover(reg, dir);
+    else
+        free(dir);
+}
+
+static int apply_line(struct registry *reg, char *line)
+{
+    char *kind = strtok(line, " "), *a = strtok(NULL, " ");
+    char *b = strtok(NULL, " ");
+    struct digest d;
+    struct repo *repo;
+    uint32_t id;
+
+    if (!kind || !a)
+        return -1;
+    if (strcmp(kind, "blob") == 0) {
+        if (b || digest_parse_hex(a, strlen(a), &d) != 0)
+            return -1;
+        id = registry_intern(reg, &d);
+        reg->flags[id] |= ID_CANDIDATE | ID_REFERENCED;
+        if (scan_blob_size(reg, id, NULL) < 0) {
+            note_leftover(reg, xasprintf("blobs/sha256/%.2s/%s", a, a));
+            /* Its prefix directory goes too, if nothing else is in it. */
+            add_leftover(reg, xasprintf("?blobs/sha256/%.2s", a));
+        }
+        return 0;
+    }
+    if (strcmp(kind, "tag") == 0) {
+        repo = registry_find_repo(reg, a);
+        if (!b || !repo || repo->frozen)
+            return b ? 0 : -1;
+        if (!registry_find_tag(repo, b))
+            note_leftover(reg, xasprintf("repositories/%s/_manifests/tags/%s",
+                                         a, b));
+        return 0;
+    }
+    if (!b || digest_parse_hex(b, strlen(b), &d) != 0)
+        return -1;
+    repo = registry_find_repo(reg, a);
+    id = registry_intern(reg, &d);
+    if (!repo)
+        return 0; /* gone already */
+    if (strcmp(kind, "revision") == 0) {
+        long pos = registry_find_revision(repo, id);
+        if (pos < 0 && !repo->frozen)
+            note_leftover(reg, xasprintf("repositories/%s/_manifests/"
+                                         "revisions/sha256/%s", a, b));
+        if (pos >= 0 && repo->revision_remove[pos] == REV_STAYS) {
+            repo->revision_remove[pos] = REV_JOURNAL;
+            repo->selected = 1;
+        }
+        return 0;
+    }
+    if (strcmp(kind, "layer") == 0) {
+        for (size_t i = 0; i < repo->layer_count; i++)
+            if (repo->layers[i] == id) {
+                repo->layer_remove[i] = LAYER_JOURNAL;
+                repo->selected = 1;
+            }
+        return 0;
+    }
+    return -1;
+}
+
+long journal_apply(struct registry *reg, char *err, size_t err_size)
+{
+    char *path = journal_path(reg, "");
+    FILE *f = fopen(path, "re");
+    char line[1024];
+    long entries = 0, lineno = 1;
+    long rc = -1;
+
+    plan_prepare(reg);
+    if (!f) {
+        if (errno == ENOENT)
+            rc = 0;
+        else
+            snprintf(err, err_size, "cannot read the journal %s: %s", path,
+                     strerror(errno));
+        free(path);
+        return rc;
+    }
+    if (!fgets(line, sizeof(line), f) ||
+        strcmp(line, JOURNAL_HEADER "\n") != 0) {
+        snprintf(err, err_size, "%s is not a regprune journal; move it aside "
+                 "to go on", path);
+        goto out;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\n")] = '\0';
+        if (apply_line(reg, line) != 0) {
+            snprintf(err, err_size, "%s:%ld: invalid journal entry; move the "
+                     "file aside to go on without it", path, lineno);
+            goto out;
+        }
+        entries++;
+    }
+    if (entries)
+        log_warning("%s: finishing the removals of an interrupted run "
+                    "(%ld entries)", path, entries);
+    rc = entries;
+out:
+    fclose(f);
+    free(path);
+    return rc;
+}
+
+int journal_write(struct registry *reg, const struct plan *plan, char *err,
+                  size_t err_size)
+{
+    char *tmp = journal_path(reg, ".tmp"), *path = journal_path(reg, "");
+    char hex[DIGEST_HEX_LEN + 1];
+    FILE *f = NULL;
+    int fd, rc = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+              0644);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        snprintf(err, err_size, "cannot write the journal %s: %s", tmp,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto out;
+    }
+    fprintf(f, "%s\n", JOURNAL_HEADER);
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        for (size_t i = 0; i < repo->tag_count; i++)
+            if (repo->tags[i].remove)
+                fprintf(f, "tag %s %s\n", repo->name, repo->tags[i].name);
+        for (size_t i = 0; i < repo->revision_count; i++) {
+            if (repo->revision_remove[i] != REV_REMOVE)
+                continue;
+            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
+            fprintf(f, "revision %s %s\n", repo->name, hex);
+        }
+        for (size_t i = 0; i < repo->layer_count; i++) {
+            if (repo->layer_remove[i] != LAYER_REMOVE)
+                continue;
+            digest_to_hex(&reg->ids.digests[repo->layers[i]], hex);
+            fprintf(f, "layer %s %s\n", repo->name, hex);
+        }
+    }
+    for (size_t i = 0; i < plan->blob_count; i++) {
+        digest_to_hex(&reg->ids.digests[plan->blobs[i].id], hex);
+        fprintf(f, "blob %s\n", hex);
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        snprintf(err, err_size, "cannot write the journal %s: %s", tmp,
+                 strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, err_size, "cannot rename %s to %s: %s", tmp, path,
+                 strerror(errno));
+        goto out;
+    }
+    /* Make the rename itself durable. */
+    fd = open(reg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+void journal_remove(struct registry *reg)
+{
+    char *path = journal_path(reg, "");
+
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warning("cannot remove the journal %s: %s; the next run "
+                    "re-checks its entries",
+                    path, strerror(errno));
+    free(path);
+}
