@@ -1,5 +1,7 @@
 # regprune: `make` builds ./regprune and build/mkregistry; `make test` runs
 # every test; `make demo` prunes a generated sample registry as a dry run.
+# tools/demo and tools/test do the same on a machine without make or the
+# libraries yet.
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -97,8 +99,6 @@ integration-test: all
 	$(TEST_ENV) tests/integration/e2e.sh
 
 demo:
-	tools/install-deps build
-	$(MAKE) all
 	tools/demo
 
 # Sanitizer builds use their own folders and run the fast suites.
