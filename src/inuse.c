@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "xalloc.h"
 
 /* The largest in-use file read; a pod list of a big cluster fits. */
@@ -64,6 +65,10 @@ static int parse_ref(const char *text, struct inuse_ref *ref)
         free(ref->tag);
         return -1;
     }
+    /* A name with neither tag nor digest means :latest, as Docker reads
+     * it. */
+    if (!ref->tag && !ref->has_digest)
+        ref->tag = xstrdup("latest");
     ref->repository = xstrndup(s, (size_t)(end - s));
     ref->text = xstrdup(text);
     return 0;
@@ -257,8 +262,13 @@ size_t inuse_apply(const struct inuse *in, struct registry *reg)
 {
     size_t count = 0;
 
-    for (size_t i = 0; i < in->count; i++)
-        count += apply_ref(&in->refs[i], reg);
+    for (size_t i = 0; i < in->count; i++) {
+        size_t n = apply_ref(&in->refs[i], reg);
+        if (n == 0)
+            log_info("--in-use: %s matches no tag in this registry",
+                     in->refs[i].text);
+        count += n;
+    }
     return count;
 }
 

@@ -172,6 +172,9 @@ static int parse_value_option(struct options *o, const char *name,
     unsigned long long n;
 
     if (strcmp(name, "--root") == 0) {
+        if (*value == '\0')
+            return usage_error("%s", "--root needs a directory, got an empty "
+                               "string");
         o->root = value;
     } else if (strcmp(name, "--policy") == 0) {
         o->policies = xrealloc(o->policies,

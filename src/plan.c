@@ -253,6 +253,9 @@ static void plan_blobs(struct registry *reg, const struct plan_options *opt,
 {
     int64_t limit = reg->scan_started - opt->grace;
 
+    /* Unread repositories may reference any blob. */
+    if (reg->incomplete)
+        return;
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
         for (size_t i = 0; i < repo->revision_count; i++)

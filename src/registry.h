@@ -105,6 +105,7 @@ struct registry {
     struct problem *problems;
     size_t problem_count, problem_capacity;
     int problems_in_report; /* check: problems go to the report, not the log */
+    int incomplete; /* part of the repositories tree could not be read */
     /* Directories an interrupted run half removed (relative to v2), for
      * this run to finish; a leading "?" marks one to remove only when
      * empty. */

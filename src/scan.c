@@ -204,7 +204,9 @@ static void scan_tags(struct registry *reg, struct repo *repo, int repo_fd)
         pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
                  repo->name, others.names[i]);
         registry_problem(reg, repo->name, path,
-                         "not a directory; left alone");
+                         "not a directory (a symbolic link is not "
+                         "followed); the repository is left alone");
+        registry_freeze(repo, "a tag is not a directory");
     }
     repo->tags = xcalloc(tags.count, sizeof(*repo->tags));
     for (size_t i = 0; i < tags.count; i++) {
@@ -246,13 +248,13 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
                             int repo_fd, const char *dir, int read_links,
                             size_t *count)
 {
-    struct name_list names;
+    struct name_list names, others;
     char rel[PATH_MAX], path[PATH_MAX];
     uint32_t *ids;
 
     *count = 0;
     pathf(rel, sizeof(rel), "%s/sha256", dir);
-    if (list_dir(repo_fd, rel, DT_DIR, &names, NULL)) {
+    if (list_dir(repo_fd, rel, DT_DIR, &names, &others)) {
         if (errno != ENOENT) {
             pathf(path, sizeof(path), "repositories/%s/%s", repo->name,
                      rel);
@@ -262,7 +264,17 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
         }
         return NULL;
     }
-    ids = xmalloc(names.count * sizeof(*ids));
+    for (size_t i = 0; i < others.count; i++) {
+        pathf(path, sizeof(path), "repositories/%s/%s/sha256/%s", repo->name,
+              dir, others.names[i]);
+        registry_problem(reg, repo->name, path,
+                         "not a directory (a symbolic link is not "
+                         "followed); the repository is left alone");
+        registry_freeze(repo, "a link directory holds something else");
+    }
+    name_list_free(&others);
+    /* Room for each directory's digest and the one its link names. */
+    ids = xmalloc(2 * names.count * sizeof(*ids) + 1);
     for (size_t i = 0; i < names.count; i++) {
         struct digest d;
         uint32_t id, linked;
@@ -271,8 +283,9 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
                  repo->name, dir, names.names[i]);
         if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d)) {
             registry_problem(reg, repo->name, path,
-                             "directory name is not a sha256 digest; left "
-                             "alone");
+                             "directory name is not a sha256 digest; the "
+                             "repository is left alone");
+            registry_freeze(repo, "a link directory has an invalid name");
             continue;
         }
         id = registry_intern(reg, &d);
@@ -282,16 +295,18 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
                      names.names[i]);
             int rc = read_link(reg, repo, repo_fd, rel, &linked, NULL);
             /* The registry's DELETE removes only the link file. */
-            if (rc == 1)
+            if (rc == 1) {
                 log_debug("%s: no link, a deleted revision", path);
-            if (rc != 0)
                 continue;
-            if (linked != id) {
+            }
+            /* An invalid link froze the repository; its manifest still
+             * counts, so that the blobs it references stay. */
+            if (rc == 0 && linked != id) {
                 registry_problem(reg, repo->name, path,
                                  "link names another digest than its "
                                  "directory");
                 registry_freeze(repo, "a link names the wrong digest");
-                continue;
+                ids[(*count)++] = linked;
             }
         }
         ids[(*count)++] = id;
@@ -368,19 +383,54 @@ static void scan_repo(struct registry *reg, struct repo_list *list,
     scan_uploads(repo, fd);
 }
 
+/*
+ * Record that part of the repositories tree cannot be read: its manifests
+ * may reference any blob, so no blob may be deleted in this run.
+ */
+static void mark_incomplete(struct registry *reg, const char *path,
+                            const char *what)
+{
+    registry_problem(reg, NULL, path, "%s; no blob is deleted in this run, "
+                     "because that part of the tree may use any of them",
+                     what);
+    reg->incomplete = 1;
+}
+
+/* Report entries of a repositories directory that are symbolic links. */
+static void check_other_entries(struct registry *reg, int dirfd,
+                                const char *name,
+                                const struct name_list *others)
+{
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < others->count; i++) {
+        struct stat st;
+
+        if (fstatat(dirfd, others->names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode))
+            continue; /* a stray file is not a repository */
+        pathf(path, sizeof(path), "repositories/%s%s%s", name,
+              name[0] ? "/" : "", others->names[i]);
+        mark_incomplete(reg, path, "a symbolic link (or other special file) "
+                        "in the repositories tree is not followed");
+    }
+}
+
 static void walk(struct registry *reg, struct repo_list *list, int dirfd,
                  const char *name, int depth)
 {
-    struct name_list dirs;
+    struct name_list dirs, others;
     int is_repo = 0;
     char path[PATH_MAX];
 
-    if (list_dir(dirfd, ".", DT_DIR, &dirs, NULL)) {
-        registry_problem(reg, name[0] ? name : NULL,
-                         name[0] ? name : "repositories",
-                         "cannot list directory: %s", strerror(errno));
+    if (list_dir(dirfd, ".", DT_DIR, &dirs, &others)) {
+        pathf(path, sizeof(path), "repositories%s%s", name[0] ? "/" : "",
+              name);
+        mark_incomplete(reg, path, strerror(errno));
         return;
     }
+    check_other_entries(reg, dirfd, name, &others);
+    name_list_free(&others);
     for (size_t i = 0; i < dirs.count; i++)
         if (strcmp(dirs.names[i], "_manifests") == 0 ||
             strcmp(dirs.names[i], "_layers") == 0 ||
@@ -395,18 +445,22 @@ static void walk(struct registry *reg, struct repo_list *list, int dirfd,
 
         if (child[0] == '_')
             continue;
-        pathf(child_name, sizeof(child_name), "%s%s%s", name,
-                 name[0] ? "/" : "", child);
-        pathf(path, sizeof(path), "repositories/%s", child_name);
-        if (depth > 64) {
-            registry_problem(reg, NULL, path,
-                             "repository path is nested too deeply; skipped");
+        if (strlen(name) + 1 + strlen(child) > PATH_REPO_NAME_MAX ||
+            depth >= PATH_REPO_NAME_MAX / 2) {
+            pathf(path, sizeof(path), "repositories/%.200s/%.200s...", name,
+                  child);
+            mark_incomplete(reg, path, "repository name longer than 255 "
+                            "characters");
             continue;
         }
+        pathf(child_name, sizeof(child_name), "%s%s%s", name,
+              name[0] ? "/" : "", child);
+        pathf(path, sizeof(path), "repositories/%s", child_name);
         fd = path_open_dir(dirfd, child);
         if (fd < 0) {
-            registry_problem(reg, NULL, path, "cannot open: %s",
-                             strerror(errno));
+            char what[256];
+            snprintf(what, sizeof(what), "cannot open: %s", strerror(errno));
+            mark_incomplete(reg, path, what);
             continue;
         }
         walk(reg, list, fd, child_name, depth + 1);

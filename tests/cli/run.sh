@@ -797,6 +797,97 @@ LUA
     [ "$crashes" -gt 20 ] || fail "only $crashes stops exercised"
 }
 
+test_unreadable_subtree_keeps_blobs() {
+    mk t <<'SPEC'
+layer base 4K
+layer shared 3K
+image team/app:v1 layers=base,shared pushed=-30d
+image lib/x:v0 layers=base,shared pushed=-40d
+image lib/x:v1 layers=base pushed=-30d
+SPEC
+    local hex
+    hex=$(tag_hex team/app v1)
+    mkdir "$work/ext"
+    mv "$v2/repositories/team/app" "$work/ext/app"
+    ln -s "$work/ext/app" "$v2/repositories/team/app"
+    rp delete lib/x:v0 --json
+    expect_rc 3
+    expect_err "repositories/team/app: a symbolic link"
+    expect_err "no blob is deleted in this run"
+    jq_true '.totals.blobs_deleted == 0'
+    gone "$(tagdir lib/x v0)"
+    exists "$(blob "$hex")/data"
+    rp gc --grace 0 --json
+    expect_rc 3
+    jq_true '.totals.blobs_deleted == 0'
+    exists "$(blob "$hex")/data"
+    # A repository nested beyond what a registry name allows is not read.
+    mk deep < <(printf 'layer own 3K\nimage deep/app:v1 layers=own pushed=-30d\nimage x/y:v1\n')
+    local far
+    far=$v2/repositories/$(printf 'a/%.0s' $(seq 130))
+    mkdir -p "$far"
+    mv "$v2/repositories/deep/app" "$far/app"
+    rp gc --grace 0 --json
+    expect_rc 3
+    expect_err "longer than 255 characters"
+    jq_true '.totals.blobs_deleted == 0'
+}
+
+test_frozen_revision_keeps_blob() {
+    mk t <<'SPEC'
+layer base 4K
+layer l-amd 3K
+layer l-arm 3K
+image a/app@amd layers=base,l-amd platform=linux/amd64 pushed=-30d
+image a/app@arm layers=base,l-arm platform=linux/arm64 pushed=-30d
+index a/app:v1 children=amd,arm pushed=-30d
+image a/app:v2 layers=base pushed=-20d
+raw repositories/a/app/_manifests/revisions/sha256/${manifest:a/app@arm}/link sha256:${manifest:a/app@arm}\r\n
+SPEC
+    local arm
+    arm=$(jq -r '.manifests[1].digest' "$v2/$(blob "$(tag_hex a/app v1)")/data")
+    rp gc --grace 0 --untagged --json
+    expect_rc 3
+    expect_err "invalid link"
+    jq_true '.totals.blobs_deleted == 0'
+    exists "$(blob "${arm#sha256:}")/data"
+}
+
+test_symlinked_tag_freezes_repo() {
+    mk t <<'SPEC'
+layer own 3K
+image r/a:v1 layers=own pushed=-30d
+image r/a:v2 pushed=-20d
+SPEC
+    local hex
+    hex=$(tag_hex r/a v1)
+    ln -s v1 "$v2/repositories/r/a/_manifests/tags/stable"
+    rp delete r/a:v1 --json
+    expect_rc 3
+    expect_err "tags/stable: not a directory"
+    exists "$(tagdir r/a v1)" "$(blob "$hex")/data"
+    jq_true '.totals.tags_deleted == 0 and .totals.blobs_deleted == 0'
+}
+
+test_in_use_bare_name_means_latest() {
+    mk t <<'SPEC'
+image team/app:latest pushed=-20d
+image team/app:v3 pushed=-10d
+SPEC
+    echo 'function policy(r) for _, t in ipairs(r.tags) do delete(t) end end' \
+        >"$work/all.lua"
+    echo 'registry.example.com:5000/team/app' >"$work/inuse"
+    echo 'other/unknown:1.0' >>"$work/inuse"
+    rp prune --policy "$work/all.lua" --allow-empty --in-use "$work/inuse" \
+        --dry-run --json -v
+    expect_rc 0
+    jq_true '[.repositories[0].tags[] | select(.verdict=="keep") | .name] == ["latest"]'
+    expect_err "other/unknown:1.0 matches no tag"
+    rp --root "" ls
+    expect_rc 2
+    expect_err "--root needs a directory"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
