@@ -346,9 +346,13 @@ static int check_command(const struct options *o)
         return usage_error("%s", "delete needs REPO:TAG or REPO@DIGEST");
     if (strcmp(c, "gc") == 0 && o->arg_count > 0)
         return usage_error("gc takes no arguments, got '%s'", o->args[0]);
-    if (strcmp(c, "gc") == 0 && o->in_use)
-        return usage_error("%s", "--in-use applies to prune and delete, not "
-                           "gc");
+    if ((strcmp(c, "gc") == 0 || strcmp(c, "ls") == 0 ||
+         strcmp(c, "check") == 0) &&
+        (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0 ||
+         o->allow_empty))
+        return usage_error("--in-use, --max-delete, --max-delete-fraction "
+                           "and --allow-empty apply to prune and delete, "
+                           "not %s", c);
     if (o->untagged && strcmp(c, "gc") != 0)
         return usage_error("--untagged belongs to gc, not %s", c);
     if ((strcmp(c, "ls") == 0 || strcmp(c, "check") == 0) && o->dry_run)
@@ -377,7 +381,8 @@ static int select_repos(struct registry *reg, const struct options *o)
     return 0;
 }
 
-/* Mark the tags and manifests that delete names; -1 when one is absent. */
+/* Mark the tags and manifests that delete names. Return 0, -1 when one
+ * is absent, or EXIT_USAGE when an argument is malformed. */
 static int mark_deletions(struct registry *reg, const struct options *o)
 {
     for (size_t r = 0; r < reg->repo_count; r++)
@@ -395,11 +400,9 @@ static int mark_deletions(struct registry *reg, const struct options *o)
             name = xstrndup(arg, (size_t)(at - arg));
         else if (colon)
             name = xstrndup(arg, (size_t)(colon - arg));
-        else {
-            log_error("'%s' names no tag or digest: write REPO:TAG or "
-                      "REPO@sha256:<hex>", arg);
-            return -1;
-        }
+        else
+            return usage_error("'%s' names no tag or digest: write REPO:TAG "
+                               "or REPO@sha256:<hex>", arg);
         repo = registry_find_repo(reg, name);
         free(name);
         if (!repo) {
@@ -413,11 +416,9 @@ static int mark_deletions(struct registry *reg, const struct options *o)
             long pos = -1;
             int tagged = 0;
 
-            if (digest_parse(at + 1, strlen(at + 1), &d) != 0) {
-                log_error("%s: invalid digest; expected sha256:<64 lowercase "
-                          "hex>", arg);
-                return -1;
-            }
+            if (digest_parse(at + 1, strlen(at + 1), &d) != 0)
+                return usage_error("%s: invalid digest; expected "
+                                   "sha256:<64 lowercase hex>", arg);
             id = digest_table_find(&reg->ids, &d);
             if (id != DIGEST_NONE)
                 pos = registry_find_revision(repo, id);
@@ -609,32 +610,48 @@ static int run(struct options *o)
     int is_ls = strcmp(o->command, "ls") == 0;
     int is_prune = strcmp(o->command, "prune") == 0;
     int is_gc = strcmp(o->command, "gc") == 0;
-    int lock_fd = -1, status = EXIT_OK;
+    int lock_fd = -1, status = EXIT_OK, rc;
 
+    /* Open the root first, so that a wrong --root gets no lock file. */
+    if (scan_open(&reg, o->root, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        status = EXIT_FAILED;
+        goto out;
+    }
     if (!is_ls && !o->dry_run) {
         lock_fd = remove_lock(o->root);
-        if (lock_fd < 0)
-            return EXIT_FAILED;
+        if (lock_fd < 0) {
+            status = EXIT_FAILED;
+            goto out;
+        }
     }
-    if (scan_open(&reg, o->root, err, sizeof(err)) != 0 ||
-        scan_registry(&reg, err, sizeof(err)) != 0 ||
+    if (scan_registry(&reg, err, sizeof(err)) != 0 ||
         (is_gc && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
         log_error("%s", err);
         status = EXIT_FAILED;
         goto out;
     }
+    if (strcmp(o->command, "delete") == 0 &&
+        (rc = mark_deletions(&reg, o)) != 0) {
+        status = rc == EXIT_USAGE ? EXIT_USAGE : EXIT_FAILED;
+        goto out;
+    }
     if (((is_ls || is_prune) && select_repos(&reg, o) != 0) ||
-        (strcmp(o->command, "delete") == 0 && mark_deletions(&reg, o) != 0) ||
         (is_prune && read_configs(&reg) && run_policies(&reg, o) != 0)) {
         status = EXIT_FAILED;
         goto out;
     }
     if (!is_gc && !is_prune)
         read_configs(&reg);
-    if (!is_ls && !is_gc &&
-        (apply_in_use(&reg, o) != 0 || check_breakers(&reg, o) != 0)) {
+    if (!is_ls && !is_gc && apply_in_use(&reg, o) != 0) {
         status = EXIT_FAILED;
         goto out;
+    }
+    /* A dry run still shows the plan that tripped a breaker. */
+    if (!is_ls && !is_gc && check_breakers(&reg, o) != 0) {
+        status = EXIT_FAILED;
+        if (!o->dry_run)
+            goto out;
     }
     if (is_ls) {
         if (report_inventory(stdout, &reg, o->json) != 0)
@@ -677,7 +694,7 @@ static int run(struct options *o)
         if (report_plan(stdout, &reg, &plan, &ropt) != 0)
             log_error("cannot write the report: %s", strerror(errno));
         plan_free(&plan);
-        if (reg.problem_count)
+        if (reg.problem_count && status == EXIT_OK)
             status = EXIT_PROBLEMS;
     }
 out:

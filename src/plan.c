@@ -112,11 +112,26 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
         int go = (marks[i] & MARK_CANDIDATE) && !(marks[i] & MARK_ALIVE);
 
         if (forced && !go) {
+            const struct tag *holder = NULL;
+
+            for (size_t t = 0; t < repo->tag_count && !holder; t++)
+                if (!repo->tags[t].remove &&
+                    repo->tags[t].digest == repo->revisions[i])
+                    holder = &repo->tags[t];
             digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
-            registry_problem(reg, repo->name, repo->name,
-                             "sha256:%s stays: an index that stays in the "
-                             "repository lists it; delete that index first",
-                             hex);
+            if (holder)
+                registry_problem(reg, repo->name, repo->name,
+                                 "sha256:%s stays: tag %s still points at "
+                                 "it (%s)",
+                                 hex, holder->name,
+                                 holder->keep_reason ? holder->keep_reason
+                                                     : "kept");
+            else
+                registry_problem(reg, repo->name, repo->name,
+                                 "sha256:%s stays: an index that stays in "
+                                 "the repository lists it; delete that "
+                                 "index first",
+                                 hex);
         }
         repo->revision_remove[i] = go && !repo->pinned ? REV_REMOVE
                                                        : REV_STAYS;

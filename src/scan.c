@@ -37,11 +37,18 @@ int scan_open(struct registry *reg, const char *root, char *err,
     }
     reg->v2_fd = path_open_dir(root_fd, "docker/registry/v2");
     close(root_fd);
+    if (reg->v2_fd < 0 && errno == ELOOP) {
+        snprintf(err, err_size,
+                 "%s/docker/registry/v2 goes through a symbolic link, which "
+                 "regprune does not follow; pass the real path with --root",
+                 root);
+        return -1;
+    }
     if (reg->v2_fd < 0) {
         snprintf(err, err_size,
                  "%s does not look like a registry root: cannot open "
                  "docker/registry/v2 in it (%s); pass the registry's "
-                 "rootdirectory with --root",
+                 "rootdirectory, the folder that holds docker/, with --root",
                  root, strerror(errno));
         return -1;
     }
@@ -145,17 +152,22 @@ static int read_link(struct registry *reg, struct repo *repo, int repo_fd,
             registry_problem(reg, repo->name, path,
                              "invalid link: longer than a sha256 digest");
         else
-            registry_problem(reg, repo->name, path, "cannot read link: %s",
-                             strerror(errno));
+            registry_problem(reg, repo->name, path,
+                             "cannot read link: %s%s", strerror(errno),
+                             errno == EACCES ? "; run regprune as the user "
+                                               "the registry runs as"
+                                             : "");
         registry_freeze(repo, "a link cannot be read");
         return -1;
     }
     if (digest_parse(buf, len, &d) != 0) {
         registry_problem(reg, repo->name, path,
-                         len == 0 ? "invalid link: the file is empty"
+                         len == 0 ? "invalid link: the file is empty; "
+                                    "the repository is left alone"
                                   : "invalid link: expected "
                                     "sha256:<64 lowercase hex> and nothing "
-                                    "else");
+                                    "else (no newline); the repository is "
+                                    "left alone until the link is fixed");
         registry_freeze(repo, "a link is invalid");
         free(buf);
         return -1;

@@ -232,10 +232,10 @@ test_delete_unknown_changes_nothing() {
     expect_rc 1
     expect_err "no such repository"
     rp delete team/app
-    expect_rc 1
+    expect_rc 2
     expect_err "names no tag or digest"
     rp delete "team/app@sha256:abc"
-    expect_rc 1
+    expect_rc 2
     expect_err "invalid digest"
     snapshot >"$work/after"
     cmp -s "$work/before" "$work/after" || fail "tree changed"
@@ -612,6 +612,11 @@ EOF
         --dry-run --json
     expect_rc 0
     jq_true '[.repositories[] | select(.name=="multi/app") | .tags[] | select(.verdict=="keep") | .name] == ["v1","v2"]'
+    # delete by digest of an in-use tag names the tag that keeps it.
+    echo "team/app:v1.0.0" >"$work/one"
+    rp delete "team/app@sha256:$(tag_hex team/app v1.0.0)" --in-use "$work/one"
+    expect_rc 3
+    expect_err "tag v1.0.0 still points at it (in use: team/app:v1.0.0)"
     printf '{"items": [' >"$work/bad.json"
     rp prune --policy "$work/all.lua" --in-use "$work/bad.json" --dry-run
     expect_rc 1
@@ -639,6 +644,13 @@ test_breakers_stop_run() {
     expect_rc 0
     rp prune --policy "$work/all.lua" --max-delete-fraction 2
     expect_rc 2
+    # A dry run shows the plan that trips the breaker, and fails.
+    rp prune --policy "$work/all.lua" --max-delete 2 --dry-run --json
+    expect_rc 1
+    jq_true '.totals.tags_deleted == 3'
+    rp gc --max-delete 2
+    expect_rc 2
+    expect_err "apply to prune and delete, not gc"
 }
 
 test_protect_beats_keep_and_delete() {
@@ -851,6 +863,17 @@ SPEC
     expect_err "invalid link"
     jq_true '.totals.blobs_deleted == 0'
     exists "$(blob "${arm#sha256:}")/data"
+}
+
+test_control_characters_escaped() {
+    mk t < <(basic_spec)
+    mkdir -p "$v2/repositories/team/app/_manifests/tags/"$'evil\e[31m'
+    rp ls
+    expect_rc 3
+    case "$err" in
+    *$'\e'*) fail "an escape character reached stderr" ;;
+    esac
+    expect_err "evil?[31m"
 }
 
 test_symlinked_tag_freezes_repo() {
