@@ -30,21 +30,6 @@ local function raise(format, ...)
     error(POLICY .. ": " .. string.format(format, ...), 0)
 end
 
--- Raises an error naming every --set parameter this policy does not know.
-local function check_parameter_names(params)
-    local unknown = {}
-    for name in pairs(params) do
-        if DEFAULTS[name] == nil then
-            unknown[#unknown + 1] = "'" .. name .. "'"
-        end
-    end
-    if #unknown > 0 then
-        table.sort(unknown)
-        raise("unknown parameter %s (known parameters: count, order)",
-              table.concat(unknown, ", "))
-    end
-end
-
 local function parse_count(value)
     local count = nil
     if string.match(value, "^%d+$") then
@@ -69,23 +54,14 @@ local function parse_order(value)
 end
 
 -- Parameters are the same for every repository, so they are checked once,
--- on the first call of policy().
--- NOTE: a run over no repositories never calls policy(), so it does not
--- report invalid parameters.
-local settings = nil
-
-local function read_settings()
-    local params = regprune.params
-    check_parameter_names(params)
-    return {
-        count = parse_count(params.count or DEFAULTS.count),
-        order = parse_order(params.order or DEFAULTS.order),
-    }
-end
+-- while the file loads, before any repository is judged.
+local params = regprune.parameters(POLICY, DEFAULTS)
+local settings = {
+    count = parse_count(params.count),
+    order = parse_order(params.order),
+}
 
 function policy(repo)
-    settings = settings or read_settings()
-
     local ranked = regprune.sort(repo.tags, settings.order)
     for rank, tag in ipairs(ranked) do
         local reason = string.format("rank %d of %d by %s, keeping %d",

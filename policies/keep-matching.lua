@@ -20,26 +20,9 @@
 --       --set 'pattern=v\d+\.\d+\.\d+' --set count=3 --dry-run
 
 local POLICY = "keep-matching"
-local KNOWN = { pattern = true, count = true }
-local DEFAULT_COUNT = "5"
 
 local function raise(format, ...)
     error(POLICY .. ": " .. string.format(format, ...), 0)
-end
-
--- Raises an error naming every --set parameter this policy does not know.
-local function check_parameter_names(params)
-    local unknown = {}
-    for name in pairs(params) do
-        if KNOWN[name] == nil then
-            unknown[#unknown + 1] = "'" .. name .. "'"
-        end
-    end
-    if #unknown > 0 then
-        table.sort(unknown)
-        raise("unknown parameter %s (known parameters: pattern, count)",
-              table.concat(unknown, ", "))
-    end
 end
 
 local function parse_count(value)
@@ -74,23 +57,14 @@ local function parse_pattern(value)
 end
 
 -- Parameters are the same for every repository, so they are checked once,
--- on the first call of policy().
--- NOTE: a run over no repositories never calls policy(), so it does not
--- report invalid parameters.
-local settings = nil
-
-local function read_settings()
-    local params = regprune.params
-    check_parameter_names(params)
-    return {
-        pattern = parse_pattern(params.pattern),
-        count = parse_count(params.count or DEFAULT_COUNT),
-    }
-end
+-- while the file loads, before any repository is judged.
+local params = regprune.parameters(POLICY, { pattern = false, count = "5" })
+local settings = {
+    pattern = parse_pattern(params.pattern),
+    count = parse_count(params.count),
+}
 
 function policy(repo)
-    settings = settings or read_settings()
-
     local unmatched = {}
     for _, tag in ipairs(repo.tags) do
         if regprune.fullmatch(tag.name, settings.pattern) then

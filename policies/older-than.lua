@@ -31,21 +31,6 @@ local function raise(format, ...)
     error(POLICY .. ": " .. string.format(format, ...), 0)
 end
 
--- Raises an error naming every --set parameter this policy does not know.
-local function check_parameter_names(params)
-    local unknown = {}
-    for name in pairs(params) do
-        if DEFAULTS[name] == nil then
-            unknown[#unknown + 1] = "'" .. name .. "'"
-        end
-    end
-    if #unknown > 0 then
-        table.sort(unknown)
-        raise("unknown parameter %s (known parameters: age, keep, time)",
-              table.concat(unknown, ", "))
-    end
-end
-
 local function parse_keep(value)
     local keep_count = nil
     if string.match(value, "^%d+$") then
@@ -100,27 +85,17 @@ local function format_duration(seconds)
 end
 
 -- Parameters are the same for every repository, so they are checked once,
--- on the first call of policy().
--- NOTE: a run over no repositories never calls policy(), so it does not
--- report invalid parameters.
-local settings = nil
-
-local function read_settings()
-    local params = regprune.params
-    check_parameter_names(params)
-    local age_text = params.age or DEFAULTS.age
-    local age = parse_age(age_text)
-    return {
-        age = age,
-        age_text = format_duration(age),
-        keep = parse_keep(params.keep or DEFAULTS.keep),
-        time = parse_time(params.time or DEFAULTS.time),
-    }
-end
+-- while the file loads, before any repository is judged.
+local params = regprune.parameters(POLICY, DEFAULTS)
+local age = parse_age(params.age)
+local settings = {
+    age = age,
+    age_text = format_duration(age),
+    keep = parse_keep(params.keep),
+    time = parse_time(params.time),
+}
 
 function policy(repo)
-    settings = settings or read_settings()
-
     local by_pushed = regprune.sort(repo.tags, "pushed")
     for rank, tag in ipairs(by_pushed) do
         local stamp = tag[settings.time]

@@ -459,6 +459,69 @@ static int l_prefix(lua_State *L)
     return 1;
 }
 
+/*** parameters ***/
+
+static int compare_cstrings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * regprune.parameters(policy_name, defaults): the --set values merged over
+ * defaults, a table from each known name to its default string (false for
+ * a parameter with no default). A --set name that defaults does not know
+ * raises an error naming it and the known ones.
+ */
+static int l_parameters(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+    const char *policy_name = luaL_checkstring(L, 1);
+    const struct policy_options *opt = p->opt;
+    const char *known[64];
+    size_t known_count = 0;
+    luaL_Buffer b;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_newtable(L); /* result, index 3 */
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING ||
+            (lua_type(L, -1) != LUA_TSTRING && !lua_isboolean(L, -1)))
+            return luaL_error(L, "regprune.parameters: defaults map names "
+                              "to strings, or to false for no default");
+        if (known_count < sizeof(known) / sizeof(known[0]))
+            known[known_count++] = lua_tostring(L, -2);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 3);
+        }
+        lua_pop(L, 1);
+    }
+    qsort(known, known_count, sizeof(known[0]), compare_cstrings);
+    for (size_t i = 0; i < opt->param_count; i++) {
+        lua_getfield(L, 2, opt->params[i].name);
+        if (lua_isnil(L, -1)) {
+            luaL_buffinit(L, &b);
+            for (size_t k = 0; k < known_count; k++) {
+                if (k)
+                    luaL_addstring(&b, ", ");
+                luaL_addstring(&b, known[k]);
+            }
+            luaL_pushresult(&b);
+            return luaL_error(L, "%s: unknown parameter '%s' (known "
+                              "parameters: %s)",
+                              policy_name, opt->params[i].name,
+                              lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+        lua_pushstring(L, opt->params[i].value);
+        lua_setfield(L, 3, opt->params[i].name);
+    }
+    lua_settop(L, 3);
+    return 1;
+}
+
 /*** ages ***/
 
 /* Image creation times that say nothing: the epoch, and the 1980-01-01
@@ -537,6 +600,7 @@ void policy_lib_open(lua_State *L, const struct policy_options *opt)
         {"prefix", l_prefix},
         {"age", l_age},
         {"older_than", l_older_than},
+        {"parameters", l_parameters},
         {NULL, NULL},
     };
 
