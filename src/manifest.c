@@ -111,9 +111,15 @@ static int parse_layers(json_t *root, struct manifest_info *m, char *err,
     json_t *desc;
 
     if (config) {
+        const char *type =
+            json_string_value(json_object_get(config, "mediaType"));
         if (parse_descriptor(config, &m->config, err, err_size))
             return -1;
         m->has_config = 1;
+        m->artifact =
+            type &&
+            strcmp(type, "application/vnd.docker.container.image.v1+json") &&
+            strcmp(type, "application/vnd.oci.image.config.v1+json");
     }
     if (layers && !json_is_array(layers)) {
         snprintf(err, err_size, "\"layers\" is not an array");
@@ -288,6 +294,9 @@ int manifest_parse(const char *buf, size_t len, struct manifest_info *out,
 
 void image_config_free(struct image_config *c)
 {
+    for (size_t i = 0; i < 2 * c->label_count; i++)
+        free(c->labels[i]);
+    free(c->labels);
     free(c->platform);
     memset(c, 0, sizeof(*c));
 }
@@ -317,6 +326,24 @@ int manifest_parse_config(const char *buf, size_t len,
                           json_string_length(created), &out->created) == 0)
         out->has_created = 1;
     out->platform = platform_string(root, "os", "architecture");
+    {
+        json_t *labels = json_object_get(json_object_get(root, "config"),
+                                         "Labels");
+        const char *key;
+        json_t *value;
+
+        out->labels = xcalloc(2 * json_object_size(labels) + 1,
+                              sizeof(char *));
+        json_object_foreach(labels, key, value)
+        {
+            if (!json_is_string(value))
+                continue;
+            out->labels[2 * out->label_count] = xstrdup(key);
+            out->labels[2 * out->label_count + 1] =
+                xstrdup(json_string_value(value));
+            out->label_count++;
+        }
+    }
     json_decref(root);
     return 0;
 }

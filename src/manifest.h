@@ -47,6 +47,7 @@ struct manifest_info {
     size_t child_count;
     int has_subject; /* OCI referrer: the manifest it is attached to */
     struct digest subject;
+    int artifact; /* the config's media type is not an image config's */
     /* Schema 1 carries these itself; for the other kinds see the config. */
     int has_created;
     int64_t created;
@@ -68,6 +69,8 @@ struct image_config {
     int has_created;
     int64_t created;
     char *platform; /* "os/arch[/variant]", or NULL */
+    char **labels;  /* config.Labels as key, value, key, value, ... */
+    size_t label_count; /* pairs */
 };
 
 /* Parse an image config; return 0, or -1 with err set. */

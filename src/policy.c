@@ -576,29 +576,30 @@ static void push_string_array(lua_State *L, const char *const *items,
     policy_make_readonly(L);
 }
 
-static void push_platforms(lua_State *L, struct registry *reg,
-                           const struct repo *repo, const struct manifest *m)
+/* Push a read-only array of the names of repo's other tags on digest. */
+static void push_siblings(lua_State *L, const struct repo *repo,
+                          const struct tag *t)
 {
-    const char *items[64];
-    size_t count = 0;
+    lua_Integer n = 0;
 
-    if (m && m->state == MSTATE_OK && m->child_count == 0 && m->platform)
-        items[count++] = m->platform;
-    for (size_t i = 0; m && i < m->child_count && count < 64; i++) {
-        const char *platform = m->child_platforms[i];
-        const struct manifest *c = reg->manifests[m->children[i]];
-        int dup = 0;
-
-        if (!platform && c && c->platform)
-            platform = c->platform;
-        if (!platform || registry_find_revision(repo, m->children[i]) < 0)
+    lua_newtable(L);
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        if (&repo->tags[i] == t || repo->tags[i].digest != t->digest)
             continue;
-        for (size_t j = 0; j < count && !dup; j++)
-            dup = strcmp(items[j], platform) == 0;
-        if (!dup)
-            items[count++] = platform;
+        lua_pushstring(L, repo->tags[i].name);
+        lua_rawseti(L, -2, ++n);
     }
-    push_string_array(L, items, count);
+    policy_make_readonly(L);
+}
+
+static void push_labels(lua_State *L, const struct tag *t)
+{
+    lua_createtable(L, 0, (int)t->label_count);
+    for (size_t i = 0; i < t->label_count; i++) {
+        lua_pushstring(L, t->labels[2 * i + 1]);
+        lua_setfield(L, -2, t->labels[2 * i]);
+    }
+    policy_make_readonly(L);
 }
 
 /* Push the read-only tag table for repo->tags[i]. */
@@ -606,26 +607,31 @@ static void push_tag(lua_State *L, struct registry *reg,
                      const struct repo *repo, size_t i)
 {
     const struct tag *t = &repo->tags[i];
-    const struct manifest *m = reg->manifests[t->digest];
     char digest[DIGEST_TEXT_LEN + 1];
 
     digest_to_text(&reg->ids.digests[t->digest], digest);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 10);
     lua_pushstring(L, t->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, digest);
     lua_setfield(L, -2, "digest");
     lua_pushinteger(L, (lua_Integer)t->pushed);
     lua_setfield(L, -2, "pushed");
-    if (m && m->has_created) {
-        lua_pushinteger(L, (lua_Integer)m->created);
+    if (t->has_created) {
+        lua_pushinteger(L, (lua_Integer)t->created);
         lua_setfield(L, -2, "created");
     }
-    lua_pushinteger(L, (lua_Integer)registry_image_size(reg, repo,
-                                                         t->digest));
+    lua_pushinteger(L, (lua_Integer)t->size);
     lua_setfield(L, -2, "size");
-    push_platforms(L, reg, repo, m);
+    lua_pushstring(L, t->kind ? t->kind : "unknown");
+    lua_setfield(L, -2, "kind");
+    push_string_array(L, (const char *const *)t->platforms,
+                      t->platform_count);
     lua_setfield(L, -2, "platforms");
+    push_siblings(L, repo, t);
+    lua_setfield(L, -2, "siblings");
+    push_labels(L, t);
+    lua_setfield(L, -2, "labels");
     policy_make_readonly(L);
 }
 

@@ -117,16 +117,14 @@ static int l_sort(lua_State *L)
     }
     keys = lua_newuserdatauv(L, (size_t)n * sizeof(*keys) + 1, 0);
     for (lua_Integer i = 1; i <= n; i++) {
-        const struct manifest *m;
         struct sort_key *k = &keys[i - 1];
 
         lua_geti(L, 1, i);
         k->index = policy_check_tag(L, p, lua_gettop(L), "regprune.sort");
         lua_pop(L, 1);
         k->tag = &p->repo->tags[k->index];
-        m = p->reg->manifests[k->tag->digest];
-        k->has_created = m && m->has_created;
-        k->created = k->has_created ? m->created : 0;
+        k->has_created = k->tag->has_created;
+        k->created = k->tag->created;
     }
     qsort_r(keys, (size_t)n, sizeof(*keys), compare_keys,
             (void *)orders[order]);
@@ -534,13 +532,12 @@ static void push_tag_time(lua_State *L, struct policy *p, size_t index,
                           const char *field)
 {
     const struct tag *t = &p->repo->tags[index];
-    const struct manifest *m = p->reg->manifests[t->digest];
 
     if (strcmp(field, "pushed") == 0) {
         lua_pushinteger(L, (lua_Integer)t->pushed);
-    } else if (m && m->has_created && m->created != 0 &&
-               m->created != EPOCH_1980) {
-        lua_pushinteger(L, (lua_Integer)m->created);
+    } else if (t->has_created && t->created != 0 &&
+               t->created != EPOCH_1980) {
+        lua_pushinteger(L, (lua_Integer)t->created);
     } else {
         lua_pushnil(L);
     }

@@ -70,11 +70,23 @@ static void manifest_free(struct manifest *m)
         free(m->child_platforms ? m->child_platforms[i] : NULL);
     free(m->child_platforms);
     free(m->platform);
+    for (size_t i = 0; i < 2 * m->label_count; i++)
+        free(m->labels[i]);
+    free(m->labels);
     free(m);
+}
+
+static void free_strings(char **items, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(items[i]);
+    free(items);
 }
 
 static void tag_free(struct tag *t)
 {
+    free_strings(t->platforms, t->platform_count);
+    free_strings(t->labels, 2 * t->label_count);
     free(t->name);
     free(t->keep_reason);
     free(t->keep_source);
@@ -222,4 +234,61 @@ int64_t registry_image_size(struct registry *reg, const struct repo *repo,
     }
     free(seen);
     return total;
+}
+
+static const char *manifest_kind_of(const struct manifest *m)
+{
+    if (!m || m->state == MSTATE_MISSING || m->state == MSTATE_INVALID)
+        return "unreadable";
+    if (m->state == MSTATE_UNKNOWN)
+        return "unknown";
+    if (m->subject != DIGEST_NONE)
+        return "referrer";
+    if (m->child_count > 0 || m->kind == MANIFEST_DOCKER_LIST ||
+        m->kind == MANIFEST_OCI_INDEX)
+        return "index";
+    return m->artifact ? "artifact" : "image";
+}
+
+static void add_platform(struct tag *t, const char *platform, size_t *cap)
+{
+    for (size_t i = 0; i < t->platform_count; i++)
+        if (strcmp(t->platforms[i], platform) == 0)
+            return;
+    t->platforms = xgrow(t->platforms, cap, t->platform_count + 1,
+                         sizeof(char *));
+    t->platforms[t->platform_count++] = xstrdup(platform);
+}
+
+void registry_describe_tags(struct registry *reg, struct repo *repo)
+{
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct tag *t = &repo->tags[i];
+        const struct manifest *m = reg->manifests[t->digest];
+        size_t cap = 0;
+
+        t->kind = manifest_kind_of(m);
+        t->size = registry_image_size(reg, repo, t->digest);
+        if (!m)
+            continue;
+        t->has_created = m->has_created;
+        t->created = m->created;
+        if (m->child_count == 0 && m->platform)
+            add_platform(t, m->platform, &cap);
+        for (size_t c = 0; c < m->child_count; c++) {
+            const struct manifest *child = reg->manifests[m->children[c]];
+            const char *platform = m->child_platforms[c];
+
+            if (!platform && child)
+                platform = child->platform;
+            if (platform && registry_find_revision(repo, m->children[c]) >= 0)
+                add_platform(t, platform, &cap);
+        }
+        if (m->label_count) {
+            t->labels = xmalloc(2 * m->label_count * sizeof(char *));
+            for (size_t l = 0; l < 2 * m->label_count; l++)
+                t->labels[l] = xstrdup(m->labels[l]);
+            t->label_count = m->label_count;
+        }
+    }
 }

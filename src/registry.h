@@ -19,6 +19,16 @@ struct tag {
     char *name;
     uint32_t digest; /* id of the manifest current/link names */
     int64_t pushed;  /* mtime of current/link, Unix seconds */
+    /* What the policy and the report show, set by registry_describe_tags
+     * or read from an inventory. */
+    int has_created;
+    int64_t created;
+    int64_t size;
+    const char *kind; /* "image", "index", "artifact", "referrer", ... */
+    char **platforms;
+    size_t platform_count;
+    char **labels; /* key, value, key, value, ... */
+    size_t label_count; /* pairs */
     /* Verdicts as recorded; keep wins over delete, and protect (a keep
      * whose reason no later call replaces) over both. */
     char *keep_reason, *keep_source;
@@ -70,9 +80,12 @@ struct manifest {
     char **child_platforms;
     size_t child_count;
     uint32_t subject; /* DIGEST_NONE when absent */
+    int artifact;
     int has_created;
     int64_t created;
     char *platform;
+    char **labels; /* from the image config: key, value, ... */
+    size_t label_count;
     unsigned config_read : 1;
 };
 
@@ -126,6 +139,10 @@ struct repo *registry_find_repo(struct registry *reg, const char *name);
 struct tag *registry_find_tag(struct repo *repo, const char *name);
 /* Return the position of manifest id in repo's revisions, or -1. */
 long registry_find_revision(const struct repo *repo, uint32_t id);
+/* Fill each tag's created, size, kind, platforms and labels from the
+ * manifests and configs read. */
+void registry_describe_tags(struct registry *reg, struct repo *repo);
+
 /*
  * Bytes of a tag's image: manifest, config and layers, and for an index
  * every platform's, each blob counted once. Unknown sizes count as 0.

@@ -68,6 +68,38 @@ static json_t *json_or_null(json_t *v, int present)
     return json_null();
 }
 
+static json_t *strings_json(char *const *items, size_t count)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(arr, json_string(items[i]));
+    return arr;
+}
+
+/* The fields of a tag that ls and the plans share. */
+static json_t *tag_json(const struct registry *reg, const struct tag *t)
+{
+    json_t *tag = json_object(), *labels = json_object();
+
+    json_object_set_new(tag, "name", json_string(t->name));
+    json_object_set_new(tag, "digest", digest_json(reg, t->digest));
+    json_object_set_new(tag, "pushed", json_integer(t->pushed));
+    json_object_set_new(tag, "created",
+                        json_or_null(json_integer(t->created),
+                                     t->has_created));
+    json_object_set_new(tag, "size", json_integer(t->size));
+    json_object_set_new(tag, "kind", json_string(t->kind ? t->kind
+                                                         : "unknown"));
+    json_object_set_new(tag, "platforms",
+                        strings_json(t->platforms, t->platform_count));
+    for (size_t i = 0; i < t->label_count; i++)
+        json_object_set_new(labels, t->labels[2 * i],
+                            json_string(t->labels[2 * i + 1]));
+    json_object_set_new(tag, "labels", labels);
+    return tag;
+}
+
 static json_t *plan_repo_json(struct registry *reg, const struct repo *repo,
                               int with_tags)
 {
@@ -82,25 +114,14 @@ static json_t *plan_repo_json(struct registry *reg, const struct repo *repo,
         json_object_set_new(obj, "frozen_reason", json_string(repo->frozen));
     for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
-        const struct manifest *m = reg->manifests[t->digest];
         const char *verdict, *reason, *source;
-        json_t *tag = json_object();
+        json_t *tag = tag_json(reg, t);
 
         tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
-        json_object_set_new(tag, "name", json_string(t->name));
-        json_object_set_new(tag, "digest", digest_json(reg, t->digest));
         json_object_set_new(tag, "verdict", json_string(verdict));
         json_object_set_new(tag, "reason", json_string(reason));
         json_object_set_new(tag, "source",
                             source ? json_string(source) : json_null());
-        json_object_set_new(tag, "pushed", json_integer(t->pushed));
-        json_object_set_new(
-            tag, "created",
-            json_or_null(json_integer(m && m->has_created ? m->created : 0),
-                         m && m->has_created));
-        json_object_set_new(tag, "size",
-                            json_integer(registry_image_size(reg, repo,
-                                                             t->digest)));
         json_array_append_new(tags, tag);
     }
     for (size_t i = 0; i < repo->revision_count; i++)
@@ -252,8 +273,7 @@ static void plan_repo_text(FILE *out, struct registry *reg,
         tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
         short_digest(reg, t->digest, digest);
         timeparse_format(t->pushed, pushed);
-        report_format_size(registry_image_size(reg, repo, t->digest), size,
-                           sizeof(size));
+        report_format_size(t->size, size, sizeof(size));
         fprintf(out, "  %-6s  %-*s  %s  %.10s  %10s  %s%s%s%s\n", verdict,
                 width, t->name, digest, pushed, size, reason,
                 source ? " (" : "", source ? source : "", source ? ")" : "");
@@ -315,27 +335,6 @@ int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
     return plan_text(out, reg, plan, opt);
 }
 
-static json_t *platforms_json(const struct registry *reg,
-                              const struct repo *repo,
-                              const struct manifest *m)
-{
-    json_t *arr = json_array();
-
-    if (!m)
-        return arr;
-    if (m->child_count == 0 && m->platform)
-        json_array_append_new(arr, json_string(m->platform));
-    for (size_t i = 0; i < m->child_count; i++) {
-        const struct manifest *c = reg->manifests[m->children[i]];
-        const char *p = m->child_platforms[i];
-        if (!p && c)
-            p = c->platform;
-        if (p && registry_find_revision(repo, m->children[i]) >= 0)
-            json_array_append_new(arr, json_string(p));
-    }
-    return arr;
-}
-
 static json_t *inventory_repo_json(struct registry *reg,
                                    const struct repo *repo)
 {
@@ -346,27 +345,11 @@ static json_t *inventory_repo_json(struct registry *reg,
     json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
     for (size_t i = 0; i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
-        const struct manifest *m = reg->manifests[t->digest];
-        json_t *tag = json_object();
         long pos = registry_find_revision(repo, t->digest);
 
         if (pos >= 0)
             tagged[pos] = 1;
-        json_object_set_new(tag, "name", json_string(t->name));
-        json_object_set_new(tag, "digest", digest_json(reg, t->digest));
-        json_object_set_new(tag, "pushed", json_integer(t->pushed));
-        json_object_set_new(
-            tag, "created",
-            json_or_null(json_integer(m && m->has_created ? m->created : 0),
-                         m && m->has_created));
-        json_object_set_new(tag, "size",
-                            json_integer(registry_image_size(reg, repo,
-                                                             t->digest)));
-        json_object_set_new(tag, "kind",
-                            json_string(m ? manifest_kind_name(m->kind)
-                                          : "unknown"));
-        json_object_set_new(tag, "platforms", platforms_json(reg, repo, m));
-        json_array_append_new(tags, tag);
+        json_array_append_new(tags, tag_json(reg, t));
     }
     untagged = json_array();
     for (size_t i = 0; i < repo->revision_count; i++)
@@ -410,26 +393,21 @@ int report_inventory(FILE *out, struct registry *reg, int json)
                 repo->frozen ? repo->frozen : "");
         for (size_t i = 0; i < repo->tag_count; i++) {
             const struct tag *t = &repo->tags[i];
-            const struct manifest *m = reg->manifests[t->digest];
             char digest[20], pushed[32], created[32], size[32];
-            json_t *platforms = platforms_json(reg, repo, m);
-            size_t k;
-            json_t *p;
 
             short_digest(reg, t->digest, digest);
             timeparse_format(t->pushed, pushed);
-            if (m && m->has_created)
-                timeparse_format(m->created, created);
+            if (t->has_created)
+                timeparse_format(t->created, created);
             else
                 strcpy(created, "-");
-            report_format_size(registry_image_size(reg, repo, t->digest),
-                               size, sizeof(size));
-            fprintf(out, "  %-*s  %s  pushed %.10s  created %-10.10s  %10s ",
-                    width, t->name, digest, pushed, created, size);
-            json_array_foreach(platforms, k, p)
-                fprintf(out, "%s%s", k ? "," : " ", json_string_value(p));
+            report_format_size(t->size, size, sizeof(size));
+            fprintf(out, "  %-*s  %s  pushed %.10s  created %-10.10s  %10s  "
+                    "%-8s", width, t->name, digest, pushed, created, size,
+                    t->kind ? t->kind : "unknown");
+            for (size_t k = 0; k < t->platform_count; k++)
+                fprintf(out, "%s%s", k ? "," : " ", t->platforms[k]);
             fputc('\n', out);
-            json_decref(platforms);
         }
     }
     return ferror(out) ? -1 : 0;

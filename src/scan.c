@@ -573,6 +573,7 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
     m->child_count = info->child_count;
     if (info->has_subject)
         m->subject = registry_intern(reg, &info->subject);
+    m->artifact = info->artifact;
     m->has_created = info->has_created;
     m->created = info->created;
     m->platform = info->platform;
@@ -650,6 +651,10 @@ static void load_config(struct registry *reg, struct manifest *m)
         free(m->platform);
         m->platform = c.platform;
         c.platform = NULL;
+        m->labels = c.labels;
+        m->label_count = c.label_count;
+        c.labels = NULL;
+        c.label_count = 0;
         image_config_free(&c);
     } else {
         log_debug("%s: %s", path, err);
@@ -729,6 +734,7 @@ void scan_configs(struct registry *reg, struct repo *repo)
                 load_config(reg, child);
         }
     }
+    registry_describe_tags(reg, repo);
 }
 
 int scan_registry(struct registry *reg, char *err, size_t err_size)

@@ -25,8 +25,9 @@ int scan_open(struct registry *reg, const char *root, char *err,
 int scan_registry(struct registry *reg, char *err, size_t err_size);
 
 /*
- * Read the image config of each image repo's tags reach, for creation
- * times and platforms. A config that cannot be read leaves them unknown.
+ * Read the image config of each image repo's tags reach, then describe
+ * the tags (registry_describe_tags). A config that cannot be read leaves
+ * the creation time, platform and labels unknown.
  */
 void scan_configs(struct registry *reg, struct repo *repo);
 
