@@ -204,6 +204,7 @@ static void protect(struct tag *t, const char *text)
     free(t->keep_reason);
     free(t->keep_source);
     t->keep_reason = xasprintf("in use: %s", text);
+    registry_add_event(t, "in use", t->keep_reason, NULL);
     t->keep_source = NULL;
     t->protect = t->keep = 1;
     t->remove = 0;

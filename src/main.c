@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "inuse.h"
+#include "inventory.h"
 #include "journal.h"
 #include "log.h"
 #include "plan.h"
@@ -43,7 +44,11 @@ static const char usage_text[] =
     "       regprune [--root DIR] delete [--dry-run] [--json] "
     "REPO:TAG|REPO@DIGEST...\n"
     "       regprune [--root DIR] gc [--untagged] [--dry-run] [--json]\n"
-    "       regprune [--root DIR] check [--verify] [--json] [REPO...]\n";
+    "       regprune [--root DIR] check [--verify] [--json] [REPO...]\n"
+    "       regprune [--root DIR|--inventory FILE] explain --policy FILE "
+    "REPO:TAG...\n"
+    "       regprune [--root DIR|--inventory FILE] diff --policy OLD "
+    "--policy-new NEW [REPO...]\n";
 
 static const char help_text[] =
     "\n"
@@ -66,6 +71,10 @@ static const char help_text[] =
     "           invalid links, blobs without a _layers link; --verify also "
     "hashes\n"
     "           every blob; exits 3 when it finds problems\n"
+    "  explain  show every keep, delete and protect call that named each "
+    "tag, in order\n"
+    "  diff     list the tags whose verdict changes from --policy to "
+    "--policy-new\n"
     "\n"
     "options:\n"
     "  --root DIR          the registry's rootdirectory (default: "
@@ -99,6 +108,12 @@ static const char help_text[] =
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
     "  --policy-timeout DURATION  wall clock for one policy call "
     "(default 60s)\n"
+    "  --inventory FILE    evaluate policies against FILE, the output of "
+    "`ls --json`,\n"
+    "                      instead of a registry (prune is then a dry run)\n"
+    "  --expect FILE       prune: compare the verdicts with FILE's lines "
+    "\"keep REPO:TAG\"\n"
+    "                      or \"delete REPO:TAG\"; exit 1 on a difference\n"
     "  -v, -q              more detail on stderr; errors only\n"
     "  -h, --help          this help;  --version  the version\n"
     "\n"
@@ -124,6 +139,10 @@ struct options {
     uint64_t max_instructions;
     size_t max_memory;
     const char *in_use;
+    const char *inventory; /* evaluate against this ls --json file */
+    const char *expect;    /* compare verdicts with this file */
+    const char **new_policies; /* diff: --policy-new */
+    size_t new_policy_count;
     int64_t policy_timeout;
     long long max_delete;          /* tags per run, or -1 */
     double max_delete_fraction;    /* of a repository's tags, or -1 */
@@ -211,6 +230,14 @@ static int parse_value_option(struct options *o, const char *name,
             return usage_error("invalid --policy-timeout '%s': expected a "
                                "duration such as 30s or 5m",
                                value);
+    } else if (strcmp(name, "--inventory") == 0) {
+        o->inventory = value;
+    } else if (strcmp(name, "--expect") == 0) {
+        o->expect = value;
+    } else if (strcmp(name, "--policy-new") == 0) {
+        o->new_policies = xrealloc(o->new_policies,
+                                   (o->new_policy_count + 1) * sizeof(char *));
+        o->new_policies[o->new_policy_count++] = value;
     } else if (strcmp(name, "--in-use") == 0) {
         o->in_use = value;
     } else if (strcmp(name, "--max-delete") == 0) {
@@ -247,7 +274,7 @@ static int parse_value_option(struct options *o, const char *name,
 static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
-    "--policy-timeout", NULL};
+    "--policy-timeout", "--inventory", "--expect", "--policy-new", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -329,36 +356,57 @@ static int parse_args(int argc, char **argv, struct options *o)
     return -1;
 }
 
+static int is_command(const struct options *o, const char *name)
+{
+    return strcmp(o->command, name) == 0;
+}
+
 static int check_command(const struct options *o)
 {
     const char *c = o->command;
+    int takes_policy;
 
     if (!c)
         return usage_error("%s", "no command given");
     if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
-        strcmp(c, "gc") && strcmp(c, "check"))
+        strcmp(c, "gc") && strcmp(c, "check") && strcmp(c, "explain") &&
+        strcmp(c, "diff"))
         return usage_error("unknown command '%s'", c);
-    if (strcmp(c, "prune") == 0 && o->policy_count == 0)
-        return usage_error("%s", "prune needs --policy FILE");
-    if (strcmp(c, "prune") != 0 && (o->policy_count || o->param_count))
-        return usage_error("--policy and --set belong to prune, not %s", c);
-    if (strcmp(c, "delete") == 0 && o->arg_count == 0)
-        return usage_error("%s", "delete needs REPO:TAG or REPO@DIGEST");
-    if (strcmp(c, "gc") == 0 && o->arg_count > 0)
+    takes_policy = is_command(o, "prune") || is_command(o, "explain") ||
+                   is_command(o, "diff");
+    if (takes_policy && o->policy_count == 0)
+        return usage_error("%s needs --policy FILE", c);
+    if (!takes_policy && (o->policy_count || o->param_count))
+        return usage_error("--policy and --set belong to prune, explain and "
+                           "diff, not %s", c);
+    if (is_command(o, "diff") != (o->new_policy_count > 0))
+        return usage_error("%s", "diff compares --policy with --policy-new; "
+                           "--policy-new belongs to diff alone");
+    if ((is_command(o, "delete") || is_command(o, "explain")) &&
+        o->arg_count == 0)
+        return usage_error("%s needs REPO:TAG arguments", c);
+    if (is_command(o, "gc") && o->arg_count > 0)
         return usage_error("gc takes no arguments, got '%s'", o->args[0]);
-    if ((strcmp(c, "gc") == 0 || strcmp(c, "ls") == 0 ||
-         strcmp(c, "check") == 0) &&
+    if (!is_command(o, "prune") && !is_command(o, "delete") &&
         (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0 ||
          o->allow_empty))
         return usage_error("--in-use, --max-delete, --max-delete-fraction "
                            "and --allow-empty apply to prune and delete, "
                            "not %s", c);
-    if (o->untagged && strcmp(c, "gc") != 0)
+    if (o->untagged && !is_command(o, "gc"))
         return usage_error("--untagged belongs to gc, not %s", c);
-    if ((strcmp(c, "ls") == 0 || strcmp(c, "check") == 0) && o->dry_run)
+    if (o->dry_run && !is_command(o, "prune") && !is_command(o, "delete") &&
+        !is_command(o, "gc"))
         return usage_error("%s changes nothing; --dry-run does not apply", c);
-    if (o->verify && strcmp(c, "check") != 0)
+    if (o->verify && !is_command(o, "check"))
         return usage_error("--verify belongs to check, not %s", c);
+    if (o->inventory && (is_command(o, "gc") || is_command(o, "check") ||
+                         is_command(o, "delete")))
+        return usage_error("%s reads the tree itself; --inventory applies to "
+                           "ls, prune, explain and diff",
+                           c);
+    if (o->expect && !is_command(o, "prune"))
+        return usage_error("--expect belongs to prune, not %s", c);
     return -1;
 }
 
@@ -467,11 +515,12 @@ static int read_configs(struct registry *reg)
     return 1;
 }
 
-static int run_policies(struct registry *reg, const struct options *o)
+static int run_policies(struct registry *reg, const struct options *o,
+                        const char **files, size_t file_count)
 {
     struct policy_options popt = {
-        .files = o->policies,
-        .file_count = o->policy_count,
+        .files = files,
+        .file_count = file_count,
         .params = o->params,
         .param_count = o->param_count,
         .now = o->now,
@@ -479,6 +528,7 @@ static int run_policies(struct registry *reg, const struct options *o)
         .max_instructions = o->max_instructions,
         .max_memory = o->max_memory,
         .timeout_sec = o->policy_timeout,
+        .record_events = strcmp(o->command, "explain") == 0,
     };
     char *err = NULL;
     struct policy *p = policy_load(&popt, &err);
@@ -602,56 +652,305 @@ static int plan_removes_anything(const struct plan *plan)
            plan->blob_count || plan->leftovers;
 }
 
+static int load(struct registry *reg, const struct options *o,
+                int *lock_fd);
+
+/* Split "REPO:TAG" at the colon after the last slash; NULL if none. */
+static struct tag *find_tag_arg(struct registry *reg, const char *arg,
+                                struct repo **repo_out)
+{
+    const char *slash = strrchr(arg, '/');
+    const char *colon = strrchr(slash ? slash : arg, ':');
+    struct repo *repo;
+    char *name;
+
+    if (!colon)
+        return NULL;
+    name = xstrndup(arg, (size_t)(colon - arg));
+    repo = registry_find_repo(reg, name);
+    free(name);
+    if (repo_out)
+        *repo_out = repo;
+    return repo ? registry_find_tag(repo, colon + 1) : NULL;
+}
+
+/*
+ * Compare the verdicts with FILE: lines "keep REPO:TAG" or "delete
+ * REPO:TAG", '#' comments. Print each difference; return 0 when there is
+ * none, 1 otherwise, 2 for a bad file.
+ */
+static int check_expectations(struct registry *reg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int lineno = 0, mismatches = 0, checked = 0;
+
+    if (!f) {
+        log_error("cannot open --expect file %s: %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char verdict[16], ref[900];
+        struct tag *t;
+
+        lineno++;
+        if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
+            continue;
+        if (sscanf(line, "%15s %899s", verdict, ref) != 2 ||
+            (strcmp(verdict, "keep") && strcmp(verdict, "delete"))) {
+            log_error("%s:%d: expected \"keep REPO:TAG\" or \"delete "
+                      "REPO:TAG\"", path, lineno);
+            fclose(f);
+            return EXIT_USAGE;
+        }
+        t = find_tag_arg(reg, ref, NULL);
+        if (!t) {
+            log_error("%s:%d: no tag %s in the registry", path, lineno, ref);
+            fclose(f);
+            return EXIT_USAGE;
+        }
+        checked++;
+        if ((strcmp(verdict, "delete") == 0) != t->remove) {
+            const char *reason = t->remove ? t->delete_reason
+                                           : t->keep_reason;
+            const char *source = t->remove ? t->delete_source
+                                           : t->keep_source;
+            printf("%s:%d: expected %s %s, the policy %s it: %s%s%s%s\n",
+                   path, lineno, verdict, ref,
+                   t->remove ? "deletes" : "keeps",
+                   reason ? reason : "no verdict", source ? " (" : "",
+                   source ? source : "", source ? ")" : "");
+            mismatches++;
+        }
+    }
+    fclose(f);
+    printf("%d passed, %d failed\n", checked - mismatches, mismatches);
+    return mismatches ? EXIT_FAILED : EXIT_OK;
+}
+
+/* explain: every verdict call on each named tag, in order. */
+static int run_explain(struct options *o)
+{
+    struct registry reg;
+    int lock_fd = -1, status;
+
+    memset(&reg, 0, sizeof(reg));
+    reg.v2_fd = -1;
+    status = load(&reg, o, &lock_fd);
+    for (size_t r = 0; status == 0 && r < reg.repo_count; r++)
+        reg.repos[r].selected = 0;
+    for (size_t i = 0; status == 0 && i < o->arg_count; i++) {
+        struct repo *repo = NULL;
+        if (!find_tag_arg(&reg, o->args[i], &repo)) {
+            log_error("%s: no such tag; write REPO:TAG", o->args[i]);
+            status = EXIT_FAILED;
+        } else {
+            repo->selected = 1;
+        }
+    }
+    if (status == 0 && !o->inventory)
+        read_configs(&reg);
+    if (status == 0 &&
+        run_policies(&reg, o, o->policies, o->policy_count) != 0)
+        status = EXIT_FAILED;
+    if (status == 0 && apply_in_use(&reg, o) != 0)
+        status = EXIT_FAILED;
+    for (size_t i = 0; status == 0 && i < o->arg_count; i++) {
+        struct repo *repo;
+        struct tag *t = find_tag_arg(&reg, o->args[i], &repo);
+
+        printf("%s: %s\n", o->args[i], t->remove ? "delete" : "keep");
+        for (size_t e = 0; e < t->event_count; e++)
+            printf("  %-7s %s%s%s%s\n", t->events[e].call,
+                   t->events[e].reason ? t->events[e].reason : "",
+                   t->events[e].source ? " (" : "",
+                   t->events[e].source ? t->events[e].source : "",
+                   t->events[e].source ? ")" : "");
+        if (t->event_count == 0)
+            printf("  no call named this tag: kept\n");
+        else if (!t->remove && !t->keep && t->delete && repo->frozen)
+            printf("  kept: the repository is frozen: %s\n", repo->frozen);
+        else if (!t->remove && !t->keep)
+            printf("  kept: last tag of the repository\n");
+    }
+    registry_free(&reg);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return status;
+}
+
+/* diff: the tags whose verdict changes from --policy to --policy-new. */
+static int run_diff(struct options *o)
+{
+    struct registry reg;
+    uint8_t **before = NULL;
+    int lock_fd = -1, status;
+    size_t changed = 0;
+
+    memset(&reg, 0, sizeof(reg));
+    reg.v2_fd = -1;
+    status = load(&reg, o, &lock_fd);
+    if (status == 0 && select_repos(&reg, o) != 0)
+        status = EXIT_FAILED;
+    if (status == 0 && !o->inventory)
+        read_configs(&reg);
+    if (status == 0 &&
+        run_policies(&reg, o, o->policies, o->policy_count) != 0)
+        status = EXIT_FAILED;
+    if (status == 0) {
+        before = xcalloc(reg.repo_count + 1, sizeof(*before));
+        for (size_t r = 0; r < reg.repo_count; r++) {
+            struct repo *repo = &reg.repos[r];
+            before[r] = xcalloc(repo->tag_count + 1, 1);
+            for (size_t i = 0; i < repo->tag_count; i++)
+                before[r][i] = repo->tags[i].remove;
+            registry_reset_verdicts(repo);
+        }
+        if (run_policies(&reg, o, o->new_policies, o->new_policy_count) != 0)
+            status = EXIT_FAILED;
+    }
+    for (size_t r = 0; status == 0 && r < reg.repo_count; r++) {
+        const struct repo *repo = &reg.repos[r];
+        for (size_t i = 0; repo->selected && i < repo->tag_count; i++) {
+            const struct tag *t = &repo->tags[i];
+            const char *reason = t->remove ? t->delete_reason
+                                           : t->keep_reason;
+            if (before[r][i] == t->remove)
+                continue;
+            changed++;
+            printf("%s:%s: %s -> %s: %s\n", repo->name, t->name,
+                   before[r][i] ? "delete" : "keep",
+                   t->remove ? "delete" : "keep",
+                   reason ? reason : "no verdict");
+        }
+    }
+    if (status == 0)
+        printf("summary: command=diff tags_changed=%zu\n", changed);
+    for (size_t r = 0; before && r < reg.repo_count; r++)
+        free(before[r]);
+    free(before);
+    registry_free(&reg);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return status;
+}
+
+/*
+ * Read the tree, or the inventory given with --inventory, into reg; take
+ * the lock first for a run that deletes. Return 0, or an exit status.
+ */
+static int load(struct registry *reg, const struct options *o, int *lock_fd)
+{
+    char err[1024];
+    int is_ls = strcmp(o->command, "ls") == 0;
+    int is_gc = strcmp(o->command, "gc") == 0;
+
+    if (o->inventory) {
+        memset(reg, 0, sizeof(*reg));
+        if (inventory_load(reg, o->inventory, err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            return EXIT_FAILED;
+        }
+        return 0;
+    }
+    /* Open the root first, so that a wrong --root gets no lock file. */
+    if (scan_open(reg, o->root, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return EXIT_FAILED;
+    }
+    if (!is_ls && !o->dry_run) {
+        *lock_fd = remove_lock(o->root);
+        if (*lock_fd < 0)
+            return EXIT_FAILED;
+    }
+    if (scan_registry(reg, err, sizeof(err)) != 0 ||
+        (is_gc && scan_blob_store(reg, err, sizeof(err)) != 0)) {
+        log_error("%s", err);
+        return EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* Decide the tags: the policies for prune, the arguments for delete. */
+static int decide(struct registry *reg, const struct options *o)
+{
+    int is_prune = strcmp(o->command, "prune") == 0;
+    int rc;
+
+    if (strcmp(o->command, "delete") == 0) {
+        rc = mark_deletions(reg, o);
+        if (rc != 0)
+            return rc == EXIT_USAGE ? EXIT_USAGE : EXIT_FAILED;
+    } else if (strcmp(o->command, "gc") != 0 && select_repos(reg, o) != 0) {
+        return EXIT_FAILED;
+    }
+    if (strcmp(o->command, "gc") != 0 && !o->inventory)
+        read_configs(reg);
+    if (is_prune && run_policies(reg, o, o->policies, o->policy_count) != 0)
+        return EXIT_FAILED;
+    return 0;
+}
+
+/* Carry out (or, in a dry run, only plan) what the tags' verdicts imply,
+ * and report it. */
+static int execute(struct registry *reg, const struct options *o, int status)
+{
+    struct plan plan;
+    char err[1024];
+    int is_gc = strcmp(o->command, "gc") == 0;
+    int real = !o->dry_run && !o->inventory;
+    struct plan_options popt = {
+        .sweep = is_gc, .untagged = o->untagged, .grace = o->grace};
+    struct report_options ropt = {.command = o->command,
+                                  .dry_run = !real,
+                                  .json = o->json,
+                                  .now = o->now};
+
+    if (!o->inventory && journal_apply(reg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return EXIT_FAILED;
+    }
+    if (o->strict && reg->problem_count) {
+        log_error("%zu problems found and --strict given; nothing was "
+                  "deleted", reg->problem_count);
+        return EXIT_FAILED;
+    }
+    plan_build(reg, &popt, &plan);
+    plan.leftovers = reg->leftover_count;
+    if (real && plan_removes_anything(&plan)) {
+        if (journal_write(reg, &plan, err, sizeof(err)) != 0) {
+            log_error("%s; nothing was deleted", err);
+            plan_free(&plan);
+            return EXIT_FAILED;
+        }
+        if (remove_execute(reg, &plan) == 0)
+            journal_remove(reg);
+    }
+    if (report_plan(stdout, reg, &plan, &ropt) != 0)
+        log_error("cannot write the report: %s", strerror(errno));
+    plan_free(&plan);
+    if (reg->problem_count && status == EXIT_OK)
+        status = EXIT_PROBLEMS;
+    return status;
+}
+
 static int run(struct options *o)
 {
     struct registry reg;
-    struct plan plan;
-    char err[1024];
     int is_ls = strcmp(o->command, "ls") == 0;
-    int is_prune = strcmp(o->command, "prune") == 0;
     int is_gc = strcmp(o->command, "gc") == 0;
-    int lock_fd = -1, status = EXIT_OK, rc;
+    int lock_fd = -1, status;
 
-    /* Open the root first, so that a wrong --root gets no lock file. */
-    if (scan_open(&reg, o->root, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        status = EXIT_FAILED;
+    memset(&reg, 0, sizeof(reg));
+    reg.v2_fd = -1;
+    status = load(&reg, o, &lock_fd);
+    if (status == 0)
+        status = decide(&reg, o);
+    if (status != 0)
         goto out;
-    }
-    if (!is_ls && !o->dry_run) {
-        lock_fd = remove_lock(o->root);
-        if (lock_fd < 0) {
-            status = EXIT_FAILED;
-            goto out;
-        }
-    }
-    if (scan_registry(&reg, err, sizeof(err)) != 0 ||
-        (is_gc && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
-        log_error("%s", err);
-        status = EXIT_FAILED;
+    if (o->expect) {
+        status = check_expectations(&reg, o->expect);
         goto out;
-    }
-    if (strcmp(o->command, "delete") == 0 &&
-        (rc = mark_deletions(&reg, o)) != 0) {
-        status = rc == EXIT_USAGE ? EXIT_USAGE : EXIT_FAILED;
-        goto out;
-    }
-    if (((is_ls || is_prune) && select_repos(&reg, o) != 0) ||
-        (is_prune && read_configs(&reg) && run_policies(&reg, o) != 0)) {
-        status = EXIT_FAILED;
-        goto out;
-    }
-    if (!is_gc && !is_prune)
-        read_configs(&reg);
-    if (!is_ls && !is_gc && apply_in_use(&reg, o) != 0) {
-        status = EXIT_FAILED;
-        goto out;
-    }
-    /* A dry run still shows the plan that tripped a breaker. */
-    if (!is_ls && !is_gc && check_breakers(&reg, o) != 0) {
-        status = EXIT_FAILED;
-        if (!o->dry_run)
-            goto out;
     }
     if (is_ls) {
         if (report_inventory(stdout, &reg, o->json) != 0)
@@ -660,43 +959,17 @@ static int run(struct options *o)
             status = EXIT_PROBLEMS;
         goto out;
     }
-    if (journal_apply(&reg, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (!is_gc && apply_in_use(&reg, o) != 0) {
         status = EXIT_FAILED;
         goto out;
     }
-    if (o->strict && reg.problem_count) {
-        log_error("%zu problems found and --strict given; nothing was "
-                  "deleted", reg.problem_count);
+    /* A dry run still shows the plan that tripped a breaker. */
+    if (!is_gc && check_breakers(&reg, o) != 0) {
         status = EXIT_FAILED;
-        goto out;
+        if (!o->dry_run && !o->inventory)
+            goto out;
     }
-    {
-        struct plan_options popt = {
-            .sweep = is_gc, .untagged = o->untagged, .grace = o->grace};
-        struct report_options ropt = {.command = o->command,
-                                      .dry_run = o->dry_run,
-                                      .json = o->json,
-                                      .now = o->now};
-
-        plan_build(&reg, &popt, &plan);
-        plan.leftovers = reg.leftover_count;
-        if (!o->dry_run && plan_removes_anything(&plan)) {
-            if (journal_write(&reg, &plan, err, sizeof(err)) != 0) {
-                log_error("%s; nothing was deleted", err);
-                plan_free(&plan);
-                status = EXIT_FAILED;
-                goto out;
-            }
-            if (remove_execute(&reg, &plan) == 0)
-                journal_remove(&reg);
-        }
-        if (report_plan(stdout, &reg, &plan, &ropt) != 0)
-            log_error("cannot write the report: %s", strerror(errno));
-        plan_free(&plan);
-        if (reg.problem_count && status == EXIT_OK)
-            status = EXIT_PROBLEMS;
-    }
+    status = execute(&reg, o, status);
 out:
     registry_free(&reg);
     if (lock_fd >= 0)
@@ -725,12 +998,20 @@ int main(int argc, char **argv)
             o.root = getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
         if (!o.root || !*o.root)
             o.root = "/var/lib/registry";
-        rc = strcmp(o.command, "check") == 0 ? run_check(&o) : run(&o);
+        if (strcmp(o.command, "check") == 0)
+            rc = run_check(&o);
+        else if (strcmp(o.command, "explain") == 0)
+            rc = run_explain(&o);
+        else if (strcmp(o.command, "diff") == 0)
+            rc = run_diff(&o);
+        else
+            rc = run(&o);
     }
     for (size_t i = 0; i < o.param_count; i++)
         free((char *)o.params[i].name);
     free(o.params);
     free(o.policies);
+    free(o.new_policies);
     free(o.args);
     fflush(stdout);
     return rc;

@@ -267,6 +267,11 @@ static int record_verdict(lua_State *L, enum verdict_call call)
     const char *reason = luaL_optstring(L, 2, NULL);
     struct tag *t = &p->repo->tags[index];
 
+    if (p->opt->record_events) {
+        char *source = caller_source(L);
+        registry_add_event(t, names[call], reason, source);
+        free(source);
+    }
     switch (call) {
     case CALL_PROTECT:
         if (t->protect)

@@ -26,6 +26,7 @@ struct policy_options {
     uint64_t max_instructions; /* per policy(repo) call */
     size_t max_memory;         /* bytes for the whole Lua state */
     int64_t timeout_sec;       /* wall clock per policy call, 0 for none */
+    int record_events;         /* keep every verdict call, for explain */
 };
 
 struct policy;

@@ -83,10 +83,50 @@ static void free_strings(char **items, size_t count)
     free(items);
 }
 
+void registry_add_event(struct tag *t, const char *call, const char *reason,
+                        const char *source)
+{
+    struct verdict_event *e;
+
+    t->events = xgrow(t->events, &t->event_capacity, t->event_count + 1,
+                      sizeof(*t->events));
+    e = &t->events[t->event_count++];
+    e->call = xstrdup(call);
+    e->reason = reason ? xstrdup(reason) : NULL;
+    e->source = source ? xstrdup(source) : NULL;
+}
+
+void registry_reset_verdicts(struct repo *repo)
+{
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct tag *t = &repo->tags[i];
+
+        free(t->keep_reason);
+        free(t->keep_source);
+        free(t->delete_reason);
+        free(t->delete_source);
+        t->keep_reason = t->keep_source = NULL;
+        t->delete_reason = t->delete_source = NULL;
+        t->keep = t->delete = t->protect = t->remove = 0;
+        for (size_t e = 0; e < t->event_count; e++) {
+            free(t->events[e].call);
+            free(t->events[e].reason);
+            free(t->events[e].source);
+        }
+        t->event_count = 0;
+    }
+}
+
 static void tag_free(struct tag *t)
 {
     free_strings(t->platforms, t->platform_count);
     free_strings(t->labels, 2 * t->label_count);
+    for (size_t e = 0; e < t->event_count; e++) {
+        free(t->events[e].call);
+        free(t->events[e].reason);
+        free(t->events[e].source);
+    }
+    free(t->events);
     free(t->name);
     free(t->keep_reason);
     free(t->keep_source);

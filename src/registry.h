@@ -13,7 +13,12 @@
 #include "digest.h"
 #include "manifest.h"
 
-enum verdict { VERDICT_NONE, VERDICT_KEEP, VERDICT_DELETE };
+/* One keep, delete or protect call, kept for explain. */
+struct verdict_event {
+    char *call; /* "keep", "delete", "protect" or "in use" */
+    char *reason;
+    char *source; /* "file:line", or NULL */
+};
 
 struct tag {
     char *name;
@@ -35,6 +40,8 @@ struct tag {
     char *delete_reason, *delete_source;
     unsigned keep : 1, delete : 1, protect : 1;
     unsigned remove : 1; /* plan: this tag goes */
+    struct verdict_event *events; /* every call in order, for explain */
+    size_t event_count, event_capacity;
 };
 
 struct repo {
@@ -135,6 +142,11 @@ void registry_problem(struct registry *reg, const char *repo,
 /* Freeze a repository with a reason, keeping the first reason given. */
 void registry_freeze(struct repo *repo, const char *reason);
 void registry_free(struct registry *reg);
+/* Forget every verdict recorded in repo's tags. */
+void registry_reset_verdicts(struct repo *repo);
+/* Append an event to a tag's list. */
+void registry_add_event(struct tag *t, const char *call, const char *reason,
+                        const char *source);
 struct repo *registry_find_repo(struct registry *reg, const char *name);
 struct tag *registry_find_tag(struct repo *repo, const char *name);
 /* Return the position of manifest id in repo's revisions, or -1. */

@@ -911,6 +911,60 @@ SPEC
     expect_err "--root needs a directory"
 }
 
+test_inventory_expect_explain_diff() {
+    mk t < <(basic_spec)
+    rp ls --json
+    cp "$work/out" "$work/inventory.json"
+    echo "$keep_one" >"$work/p.lua"
+    # The same verdicts from the inventory as from the tree, no tree needed.
+    rp prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
+    jq -c '[.repositories[] | .tags[] | [.name, .verdict, .reason]]' \
+        "$work/out" >"$work/from-tree"
+    "$REGPRUNE" prune --inventory "$work/inventory.json" --policy "$work/p.lua" \
+        --json --now "$NOW" >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 0
+    jq -c '[.repositories[] | .tags[] | [.name, .verdict, .reason]]' \
+        "$work/out" >"$work/from-inventory"
+    cmp -s "$work/from-tree" "$work/from-inventory" ||
+        fail "inventory verdicts differ from the tree's"
+    jq_true '.dry_run == true'
+    cat >"$work/expected" <<'EOF'
+# what the policy must decide
+keep team/app:v1.2.0
+delete team/app:v1.0.0
+keep team/app:v1.0.0
+EOF
+    "$REGPRUNE" prune --inventory "$work/inventory.json" --policy "$work/p.lua" \
+        --expect "$work/expected" >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 1
+    expect_out "expected keep team/app:v1.0.0, the policy deletes it: unwanted"
+    expect_out "2 passed, 1 failed"
+    printf 'keep team/app:nope\n' >"$work/bad-expected"
+    "$REGPRUNE" prune --inventory "$work/inventory.json" --policy "$work/p.lua" \
+        --expect "$work/bad-expected" >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 2
+    expect_err "no tag team/app:nope"
+    printf 'function policy(repo)\n  if repo.name == "team/app" then delete("stable", "second opinion") end\nend\n' \
+        >"$work/q.lua"
+    rp explain --policy "$work/p.lua" --policy "$work/q.lua" team/app:stable
+    expect_rc 0
+    expect_out "team/app:stable: keep"
+    expect_out "keep    wanted"
+    expect_out "delete  second opinion (${work}/q.lua:2)"
+    rp diff --policy "$work/p.lua" --policy-new "$work/q.lua"
+    expect_rc 0
+    expect_out "team/app:v1.0.0: delete -> keep"
+    expect_out "tags_changed=3"
+    rp diff --policy "$work/p.lua"
+    expect_rc 2
+    "$REGPRUNE" gc --inventory "$work/inventory.json" >/dev/null 2>"$work/err"
+    rc=$?
+    expect_rc 2
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
