@@ -144,6 +144,9 @@ static int load_repo(struct registry *reg, struct repo *repo, json_t *obj,
                 repo->revisions[n++] = repo->revisions[r];
         repo->revision_count = n;
     }
+    for (size_t t = 0; t < repo->tag_count; t++)
+        repo->tags[t].follows =
+            registry_convention_subject(reg, repo, repo->tags[t].name);
     return 0;
 }
 

@@ -17,7 +17,19 @@
 #include "xalloc.h"
 
 /* Per-revision marks while planning one repository. */
-enum { MARK_CANDIDATE = 1, MARK_ALIVE = 2, MARK_TAGGED = 4 };
+enum { MARK_CANDIDATE = 1, MARK_ALIVE = 2, MARK_TAGGED = 4, MARK_FOLLOWER = 8 };
+
+/* Revision index of the manifest that revision i refers to through its
+ * "subject" (signatures, SBOMs, attestations), or -1. */
+static long subject_of(const struct registry *reg, const struct repo *repo,
+                       size_t i)
+{
+    const struct manifest *m = reg->manifests[repo->revisions[i]];
+
+    if (!m || m->subject == DIGEST_NONE)
+        return -1;
+    return registry_find_revision(repo, m->subject);
+}
 
 /*
  * Set bit on revision index start and every revision reachable from it
@@ -67,6 +79,68 @@ static int link_older_than(struct registry *reg, const struct repo *repo,
     return (int64_t)st.st_mtim.tv_sec <= limit;
 }
 
+/*
+ * Give followers the fate of their subjects: a referrer or convention tag
+ * whose subject stays stays, with what it reaches; one whose subject goes
+ * goes. Repeats until nothing changes, for referrers of referrers.
+ */
+static void follow_subjects(struct registry *reg, struct repo *repo,
+                            uint8_t *marks, long *stack)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    int changed = 1;
+
+    while (changed) {
+        changed = 0;
+        for (size_t i = 0; i < repo->revision_count; i++) {
+            long s = subject_of(reg, repo, i);
+            if (s >= 0 && (marks[s] & MARK_ALIVE) &&
+                !(marks[i] & MARK_ALIVE)) {
+                mark_closure(reg, repo, marks, (long)i, MARK_ALIVE, stack);
+                changed = 1;
+            }
+        }
+        for (size_t i = 0; i < repo->tag_count; i++) {
+            struct tag *t = &repo->tags[i];
+            long s, r;
+            if (t->follows == DIGEST_NONE)
+                continue;
+            s = registry_find_revision(repo, t->follows);
+            r = registry_find_revision(repo, t->digest);
+            if (s >= 0 && (marks[s] & MARK_ALIVE) && r >= 0 &&
+                !(marks[r] & MARK_ALIVE)) {
+                mark_closure(reg, repo, marks, r, MARK_ALIVE, stack);
+                changed = 1;
+            }
+        }
+    }
+    /* Followers left without a living subject go with it. */
+    for (size_t i = 0; i < repo->revision_count; i++)
+        if ((marks[i] & MARK_FOLLOWER) && !(marks[i] & MARK_ALIVE))
+            marks[i] |= MARK_CANDIDATE;
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct tag *t = &repo->tags[i];
+        long s;
+        if (t->follows == DIGEST_NONE)
+            continue;
+        s = registry_find_revision(repo, t->follows);
+        digest_to_hex(&reg->ids.digests[t->follows], hex);
+        free(t->keep_reason);
+        free(t->delete_reason);
+        t->keep_reason = t->delete_reason = NULL;
+        t->remove = !(s >= 0 && (marks[s] & MARK_ALIVE));
+        if (t->remove) {
+            t->delete = 1;
+            t->delete_reason = xasprintf("belongs to sha256:%.12s, which "
+                                         "goes", hex);
+        } else {
+            t->keep = 1;
+            t->keep_reason = xasprintf("belongs to sha256:%.12s, which "
+                                       "stays", hex);
+        }
+    }
+}
+
 static void plan_revisions(struct registry *reg, struct repo *repo,
                            const struct plan_options *opt, uint8_t *marks,
                            long *stack)
@@ -75,8 +149,18 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
     int64_t limit = reg->scan_started - opt->grace;
 
     memset(marks, 0, repo->revision_count);
+    /* Referrers and manifests of convention tags follow their subject:
+     * they are no roots of their own. */
+    for (size_t i = 0; i < repo->revision_count; i++)
+        if (subject_of(reg, repo, i) >= 0)
+            marks[i] |= MARK_FOLLOWER;
     for (size_t i = 0; i < repo->tag_count; i++) {
         long r = registry_find_revision(repo, repo->tags[i].digest);
+        if (repo->tags[i].follows != DIGEST_NONE) {
+            if (r >= 0)
+                marks[r] |= MARK_FOLLOWER;
+            continue;
+        }
         mark_closure(reg, repo, marks, r, MARK_TAGGED, stack);
         if (repo->tags[i].remove)
             mark_closure(reg, repo, marks, r, MARK_CANDIDATE, stack);
@@ -100,13 +184,14 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
     /* What remaining tags reach, and every revision not a candidate,
      * stays together with everything it reaches. */
     for (size_t i = 0; i < repo->tag_count; i++)
-        if (!repo->tags[i].remove)
+        if (!repo->tags[i].remove && repo->tags[i].follows == DIGEST_NONE)
             mark_closure(reg, repo, marks,
                          registry_find_revision(repo, repo->tags[i].digest),
                          MARK_ALIVE, stack);
     for (size_t i = 0; i < repo->revision_count; i++)
-        if (!(marks[i] & MARK_CANDIDATE))
+        if (!(marks[i] & (MARK_CANDIDATE | MARK_FOLLOWER)))
             mark_closure(reg, repo, marks, (long)i, MARK_ALIVE, stack);
+    follow_subjects(reg, repo, marks, stack);
     for (size_t i = 0; i < repo->revision_count; i++) {
         int forced = repo->revision_remove[i] == REV_FORCED;
         int go = (marks[i] & MARK_CANDIDATE) && !(marks[i] & MARK_ALIVE);
@@ -351,6 +436,13 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
                 continue;
             }
             plan_revisions(reg, repo, opt, marks, stack);
+            /* Tags that follow a subject were decided just now. */
+            for (size_t i = 0; i < repo->tag_count; i++) {
+                if (repo->tags[i].follows == DIGEST_NONE)
+                    continue;
+                plan->tags_deleted += repo->tags[i].remove;
+                plan->tags_kept -= repo->tags[i].remove;
+            }
             plan_layers(reg, repo, (uint32_t)r + 1, opt, alive_stamp,
                         start_stamp);
             plan_uploads(reg, repo, opt);

@@ -607,6 +607,45 @@ static void push_labels(lua_State *L, const struct tag *t)
     policy_make_readonly(L);
 }
 
+/*
+ * Push tag.referrers: the manifests attached to the tag's manifest, by
+ * their "subject" field or by a sha256-<hex>.sig/.att/.sbom tag, each as
+ * {digest = ..., tag = name or nil}.
+ */
+static void push_referrers(lua_State *L, struct registry *reg,
+                           const struct repo *repo, const struct tag *t)
+{
+    char digest[DIGEST_TEXT_LEN + 1];
+    lua_Integer n = 0;
+
+    lua_newtable(L);
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        const struct manifest *m = reg->manifests[repo->revisions[i]];
+        if (!m || m->subject != t->digest)
+            continue;
+        digest_to_text(&reg->ids.digests[repo->revisions[i]], digest);
+        lua_createtable(L, 0, 1);
+        lua_pushstring(L, digest);
+        lua_setfield(L, -2, "digest");
+        policy_make_readonly(L);
+        lua_rawseti(L, -2, ++n);
+    }
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        const struct tag *a = &repo->tags[i];
+        if (a->follows != t->digest)
+            continue;
+        digest_to_text(&reg->ids.digests[a->digest], digest);
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, digest);
+        lua_setfield(L, -2, "digest");
+        lua_pushstring(L, a->name);
+        lua_setfield(L, -2, "tag");
+        policy_make_readonly(L);
+        lua_rawseti(L, -2, ++n);
+    }
+    policy_make_readonly(L);
+}
+
 /* Push the read-only tag table for repo->tags[i]. */
 static void push_tag(lua_State *L, struct registry *reg,
                      const struct repo *repo, size_t i)
@@ -637,6 +676,39 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "siblings");
     push_labels(L, t);
     lua_setfield(L, -2, "labels");
+    push_referrers(L, reg, repo, t);
+    lua_setfield(L, -2, "referrers");
+    policy_make_readonly(L);
+}
+
+/* Push repo.untagged: {digest, kind} of every revision no tag names. */
+static void push_untagged(lua_State *L, struct registry *reg,
+                          const struct repo *repo)
+{
+    char digest[DIGEST_TEXT_LEN + 1];
+    lua_Integer n = 0;
+
+    lua_newtable(L);
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        uint32_t id = repo->revisions[i];
+        const struct manifest *m = reg->manifests[id];
+        int tagged = 0;
+
+        for (size_t t = 0; t < repo->tag_count && !tagged; t++)
+            tagged = repo->tags[t].digest == id;
+        if (tagged)
+            continue;
+        digest_to_text(&reg->ids.digests[id], digest);
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, digest);
+        lua_setfield(L, -2, "digest");
+        lua_pushstring(L, m && m->subject != DIGEST_NONE ? "referrer"
+                          : m && m->child_count      ? "index"
+                                                     : "image");
+        lua_setfield(L, -2, "kind");
+        policy_make_readonly(L);
+        lua_rawseti(L, -2, ++n);
+    }
     policy_make_readonly(L);
 }
 
@@ -654,23 +726,28 @@ static void push_repo(struct policy *p, struct registry *reg,
     for (size_t i = 0; i < repo->tag_count; i++) {
         lua_Integer index = (lua_Integer)i + 1;
 
+        /* Signature, attestation and SBOM tags go with their subject. */
+        if (repo->tags[i].follows != DIGEST_NONE)
+            continue;
         push_tag(L, reg, repo, i);
         lua_pushvalue(L, -1);
         lua_pushinteger(L, index);
         lua_rawset(L, lookup);
         lua_pushvalue(L, -1);
         lua_rawseti(L, lookup, -index);
-        lua_rawseti(L, tags, index);
+        lua_rawseti(L, tags, (lua_Integer)lua_rawlen(L, tags) + 1);
         lua_pushstring(L, repo->tags[i].name);
         lua_pushinteger(L, index);
         lua_rawset(L, lookup);
     }
     policy_make_readonly(L); /* tags */
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lua_pushstring(L, repo->name);
     lua_setfield(L, -2, "name");
     lua_insert(L, -2);
     lua_setfield(L, -2, "tags");
+    push_untagged(L, reg, repo);
+    lua_setfield(L, -2, "untagged");
     policy_make_readonly(L); /* repo */
     lua_insert(L, lookup);
     p->lookup_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -693,6 +770,8 @@ static void protect_last_tag(struct repo *repo)
 
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
+        if (t->follows != DIGEST_NONE)
+            continue;
         if (!t->remove)
             return;
         if (!newest || t->pushed > newest->pushed ||

@@ -332,3 +332,30 @@ void registry_describe_tags(struct registry *reg, struct repo *repo)
         }
     }
 }
+
+/*
+ * The manifest a tag named "sha256-<hex>.sig", ".att" or ".sbom" (the
+ * signature, attestation and SBOM convention of cosign and others) belongs
+ * to, when the repository holds it; else DIGEST_NONE.
+ */
+uint32_t registry_convention_subject(struct registry *reg,
+                                     const struct repo *repo,
+                                     const char *name)
+{
+    static const char *const suffixes[] = {".sig", ".att", ".sbom"};
+    struct digest d;
+    uint32_t id;
+
+    if (strncmp(name, "sha256-", 7) != 0 || strlen(name) < 7 + 64 + 4)
+        return DIGEST_NONE;
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (strcmp(name + 7 + 64, suffixes[i]) != 0)
+            continue;
+        if (digest_parse_hex(name + 7, 64, &d) != 0)
+            return DIGEST_NONE;
+        id = digest_table_find(&reg->ids, &d);
+        if (id != DIGEST_NONE && registry_find_revision(repo, id) >= 0)
+            return id;
+    }
+    return DIGEST_NONE;
+}

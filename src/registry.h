@@ -24,6 +24,10 @@ struct tag {
     char *name;
     uint32_t digest; /* id of the manifest current/link names */
     int64_t pushed;  /* mtime of current/link, Unix seconds */
+    /* For a tag named by the sha256-<hex>.sig/.att/.sbom convention: the
+     * manifest it belongs to, which it stays and goes with; else
+     * DIGEST_NONE. Policies do not see such tags. */
+    uint32_t follows;
     /* What the policy and the report show, set by registry_describe_tags
      * or read from an inventory. */
     int has_created;
@@ -151,6 +155,15 @@ struct repo *registry_find_repo(struct registry *reg, const char *name);
 struct tag *registry_find_tag(struct repo *repo, const char *name);
 /* Return the position of manifest id in repo's revisions, or -1. */
 long registry_find_revision(const struct repo *repo, uint32_t id);
+/*
+ * The manifest a tag named "sha256-<hex>.sig", ".att" or ".sbom" (the
+ * signature, attestation and SBOM convention of cosign and others) belongs
+ * to, when repo holds it; else DIGEST_NONE.
+ */
+uint32_t registry_convention_subject(struct registry *reg,
+                                     const struct repo *repo,
+                                     const char *name);
+
 /* Fill each tag's created, size, kind, platforms and labels from the
  * manifests and configs read. */
 void registry_describe_tags(struct registry *reg, struct repo *repo);

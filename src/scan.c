@@ -686,6 +686,10 @@ static void scan_repo_manifests(struct registry *reg, struct repo *repo)
 {
     char hex[DIGEST_HEX_LEN + 1];
 
+    for (size_t i = 0; i < repo->tag_count; i++)
+        repo->tags[i].follows =
+            registry_convention_subject(reg, repo, repo->tags[i].name);
+
     for (size_t i = 0; i < repo->revision_count; i++) {
         load_manifest(reg, repo->revisions[i]);
         check_manifest(reg, repo, repo->revisions[i], "revision");

@@ -965,6 +965,69 @@ EOF
     expect_rc 2
 }
 
+test_referrers_follow_subject() {
+    mk t <<'SPEC'
+layer a 3K
+layer b 3K
+layer s1 2K
+image r/app:v1 layers=a pushed=-10d format=oci
+image r/app:v2 layers=b pushed=-5d format=oci
+image r/app:sigv1 layers=s1 pushed=-10d format=oci
+SPEC
+    local h1 h2 sig
+    h1=$(tag_hex r/app v1)
+    h2=$(tag_hex r/app v2)
+    sig=$(tag_hex r/app sigv1)
+    mv "$v2/repositories/r/app/_manifests/tags/sigv1" \
+        "$v2/repositories/r/app/_manifests/tags/sha256-$h1.sig"
+    # An OCI referrer of v2: an artifact whose subject is v2's manifest.
+    printf '{}' >"$work/empty.json"
+    local ehex rhex
+    ehex=$(sha256sum "$work/empty.json" | cut -c1-64)
+    mkdir -p "$v2/$(blob "$ehex")" "$v2/$(layerdir r/app "$ehex")"
+    cp "$work/empty.json" "$v2/$(blob "$ehex")/data"
+    printf 'sha256:%s' "$ehex" >"$v2/$(layerdir r/app "$ehex")/link"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sbom","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:%s","size":2},"layers":[{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:%s","size":2}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s}}' \
+        "$ehex" "$ehex" "$h2" "$(stat -c %s "$v2/$(blob "$h2")/data")" >"$work/referrer"
+    rhex=$(sha256sum "$work/referrer" | cut -c1-64)
+    mkdir -p "$v2/$(blob "$rhex")" "$v2/$(revdir r/app "$rhex")"
+    cp "$work/referrer" "$v2/$(blob "$rhex")/data"
+    printf 'sha256:%s' "$rhex" >"$v2/$(revdir r/app "$rhex")/link"
+    touch -d '-2 hours' "$v2/$(revdir r/app "$rhex")/link"
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  assert(#repo.tags == 2, "signature tag hidden from the policy")
+  for _, t in ipairs(repo.tags) do
+    if t.name == "v1" then
+      assert(#t.referrers == 1 and t.referrers[1].tag:match("%.sig$"))
+      delete(t, "old")
+    else
+      assert(#t.referrers == 1 and t.referrers[1].tag == nil)
+      assert(t.kind == "image")
+      keep(t, "current")
+    end
+  end
+  assert(#repo.untagged == 1 and repo.untagged[1].kind == "referrer")
+end
+LUA
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    gone "$(tagdir r/app v1)" "$(tagdir r/app "sha256-$h1.sig")" \
+        "$(revdir r/app "$sig")" "$(blob "$sig")"
+    exists "$(revdir r/app "$rhex")" "$(blob "$rhex")" "$(blob "$ehex")"
+    jq_true '.totals.tags_deleted == 2'
+    jq_true '[.repositories[0].tags[] | select(.name | endswith(".sig")) | .reason][0] | startswith("belongs to sha256:")'
+    # The referrer stays through gc --untagged while its subject stays...
+    rp gc --untagged --grace 0 --json
+    expect_rc 0
+    exists "$(revdir r/app "$rhex")"
+    # ...and goes with it.
+    rp delete "r/app@sha256:$h2" --json
+    expect_rc 0
+    gone "$(revdir r/app "$h2")" "$(revdir r/app "$rhex")" "$(blob "$rhex")"
+    jq_true '.totals.manifests_deleted == 2'
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
