@@ -3,6 +3,7 @@
  * remove, report) and exit statuses. Only this file ends the process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "report.h"
 #include "scan.h"
 #include "timeparse.h"
+#include "trash.h"
 #include "xalloc.h"
 
 #ifndef REGPRUNE_VERSION
@@ -48,7 +50,9 @@ static const char usage_text[] =
     "       regprune [--root DIR|--inventory FILE] explain --policy FILE "
     "REPO:TAG...\n"
     "       regprune [--root DIR|--inventory FILE] diff --policy OLD "
-    "--policy-new NEW [REPO...]\n";
+    "--policy-new NEW [REPO...]\n"
+    "       regprune [--root DIR] restore TRASH_RUN_DIR\n"
+    "       regprune gc --empty-trash DIR --older-than DURATION\n";
 
 static const char help_text[] =
     "\n"
@@ -75,6 +79,7 @@ static const char help_text[] =
     "tag, in order\n"
     "  diff     list the tags whose verdict changes from --policy to "
     "--policy-new\n"
+    "  restore  put back what a --trash run moved into the trash\n"
     "\n"
     "options:\n"
     "  --root DIR          the registry's rootdirectory (default: "
@@ -108,6 +113,11 @@ static const char help_text[] =
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
     "  --policy-timeout DURATION  wall clock for one policy call "
     "(default 60s)\n"
+    "  --trash DIR         prune, delete, gc: move what goes into DIR (same "
+    "filesystem,\n"
+    "                      outside the root) instead of deleting it\n"
+    "  --log FILE          append one JSON line per removal to FILE\n"
+    "  --empty-trash DIR --older-than DURATION  gc: free old trash runs\n"
     "  --inventory FILE    evaluate policies against FILE, the output of "
     "`ls --json`,\n"
     "                      instead of a registry (prune is then a dry run)\n"
@@ -140,6 +150,10 @@ struct options {
     size_t max_memory;
     const char *in_use;
     const char *inventory; /* evaluate against this ls --json file */
+    const char *trash;     /* move removals here instead of deleting */
+    const char *audit_log; /* JSON lines of every removal */
+    const char *empty_trash;
+    int64_t older_than;
     const char *expect;    /* compare verdicts with this file */
     const char **new_policies; /* diff: --policy-new */
     size_t new_policy_count;
@@ -230,6 +244,17 @@ static int parse_value_option(struct options *o, const char *name,
             return usage_error("invalid --policy-timeout '%s': expected a "
                                "duration such as 30s or 5m",
                                value);
+    } else if (strcmp(name, "--trash") == 0) {
+        o->trash = value;
+    } else if (strcmp(name, "--log") == 0) {
+        o->audit_log = value;
+    } else if (strcmp(name, "--empty-trash") == 0) {
+        o->empty_trash = value;
+    } else if (strcmp(name, "--older-than") == 0) {
+        if (timeparse_duration(value, &o->older_than) != 0)
+            return usage_error("invalid --older-than '%s': expected a "
+                               "duration such as 7d",
+                               value);
     } else if (strcmp(name, "--inventory") == 0) {
         o->inventory = value;
     } else if (strcmp(name, "--expect") == 0) {
@@ -274,7 +299,8 @@ static int parse_value_option(struct options *o, const char *name,
 static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
-    "--policy-timeout", "--inventory", "--expect", "--policy-new", NULL};
+    "--policy-timeout", "--inventory", "--expect", "--policy-new", "--trash",
+    "--log", "--empty-trash", "--older-than", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -370,7 +396,7 @@ static int check_command(const struct options *o)
         return usage_error("%s", "no command given");
     if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
         strcmp(c, "gc") && strcmp(c, "check") && strcmp(c, "explain") &&
-        strcmp(c, "diff"))
+        strcmp(c, "diff") && strcmp(c, "restore"))
         return usage_error("unknown command '%s'", c);
     takes_policy = is_command(o, "prune") || is_command(o, "explain") ||
                    is_command(o, "diff");
@@ -387,6 +413,17 @@ static int check_command(const struct options *o)
         return usage_error("%s needs REPO:TAG arguments", c);
     if (is_command(o, "gc") && o->arg_count > 0)
         return usage_error("gc takes no arguments, got '%s'", o->args[0]);
+    if (is_command(o, "restore") && o->arg_count != 1)
+        return usage_error("%s", "restore takes one argument: the trash run "
+                           "directory a --trash run printed");
+    if ((o->trash || o->audit_log) && !is_command(o, "prune") &&
+        !is_command(o, "delete") && !is_command(o, "gc"))
+        return usage_error("--trash and --log apply to prune, delete and gc, "
+                           "not %s", c);
+    if ((o->empty_trash != NULL) != (o->older_than >= 0) ||
+        (o->empty_trash && !is_command(o, "gc")))
+        return usage_error("%s", "gc --empty-trash DIR --older-than DURATION "
+                           "go together");
     if (!is_command(o, "prune") && !is_command(o, "delete") &&
         (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0 ||
          o->allow_empty))
@@ -728,6 +765,53 @@ static int check_expectations(struct registry *reg, const char *path)
     return mismatches ? EXIT_FAILED : EXIT_OK;
 }
 
+/* restore: put a trash run back under the root. */
+static int run_restore(const struct options *o)
+{
+    struct registry reg;
+    char err[1024];
+    int lock_fd = -1, status = EXIT_OK;
+    long failed;
+
+    if (scan_open(&reg, o->root, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        registry_free(&reg);
+        return EXIT_FAILED;
+    }
+    lock_fd = remove_lock(o->root);
+    if (lock_fd < 0) {
+        registry_free(&reg);
+        return EXIT_FAILED;
+    }
+    failed = trash_restore(o->args[0], reg.v2_fd, err, sizeof(err));
+    if (failed < 0) {
+        log_error("%s", err);
+        status = EXIT_FAILED;
+    } else if (failed > 0) {
+        log_error("%ld paths could not be restored; they stay in %s",
+                  failed, o->args[0]);
+        status = EXIT_PROBLEMS;
+    }
+    registry_free(&reg);
+    close(lock_fd);
+    return status;
+}
+
+/* gc --empty-trash: free the trash runs older than --older-than. */
+static int run_empty_trash(const struct options *o)
+{
+    char err[1024];
+    long removed = trash_empty(o->empty_trash, o->older_than, err,
+                               sizeof(err));
+
+    if (removed < 0) {
+        log_error("%s", err);
+        return EXIT_FAILED;
+    }
+    printf("summary: command=gc trash_runs_deleted=%ld\n", removed);
+    return EXIT_OK;
+}
+
 /* explain: every verdict call on each named tag, in order. */
 static int run_explain(struct options *o)
 {
@@ -891,6 +975,37 @@ static int decide(struct registry *reg, const struct options *o)
     return 0;
 }
 
+/* Open the audit log and the trash a run that removes writes to. */
+static int open_removal_outputs(struct registry *reg, const struct options *o,
+                                struct remove_options *ropts, char *err,
+                                size_t err_size)
+{
+    if (o->audit_log) {
+        int fd = open(o->audit_log, O_WRONLY | O_CREAT | O_APPEND |
+                                        O_CLOEXEC, 0644);
+        ropts->audit = fd >= 0 ? fdopen(fd, "a") : NULL;
+        if (!ropts->audit) {
+            snprintf(err, err_size, "cannot open --log file %s: %s",
+                     o->audit_log, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+    }
+    if (o->trash)
+        return trash_open(o->trash, o->root, reg->v2_fd, ropts->run_id,
+                          ropts, err, err_size);
+    return 0;
+}
+
+static void close_removal_outputs(struct remove_options *ropts)
+{
+    if (ropts->audit)
+        fclose(ropts->audit);
+    ropts->audit = NULL;
+    trash_close(ropts);
+}
+
 /* Carry out (or, in a dry run, only plan) what the tags' verdicts imply,
  * and report it. */
 static int execute(struct registry *reg, const struct options *o, int status)
@@ -906,6 +1021,11 @@ static int execute(struct registry *reg, const struct options *o, int status)
                                   .json = o->json,
                                   .now = o->now};
 
+    if (real && o->trash &&
+        trash_check(o->trash, o->root, reg->v2_fd, err, sizeof(err)) != 0) {
+        log_error("%s; nothing was deleted", err);
+        return EXIT_FAILED;
+    }
     if (!o->inventory && journal_apply(reg, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return EXIT_FAILED;
@@ -918,16 +1038,29 @@ static int execute(struct registry *reg, const struct options *o, int status)
     plan_build(reg, &popt, &plan);
     plan.leftovers = reg->leftover_count;
     if (real && plan_removes_anything(&plan)) {
-        if (journal_write(reg, &plan, err, sizeof(err)) != 0) {
+        struct remove_options ropts = {.trash_fd = -1};
+        char run_id[64], when[32];
+
+        timeparse_format((int64_t)time(NULL), when);
+        snprintf(run_id, sizeof(run_id), "regprune-%.19s-%ld", when,
+                 (long)getpid());
+        ropts.run_id = run_id;
+        if (open_removal_outputs(reg, o, &ropts, err, sizeof(err)) != 0 ||
+            journal_write(reg, &plan, err, sizeof(err)) != 0) {
             log_error("%s; nothing was deleted", err);
+            close_removal_outputs(&ropts);
             plan_free(&plan);
             return EXIT_FAILED;
         }
-        if (remove_execute(reg, &plan) == 0)
+        if (remove_execute(reg, &plan, &ropts) == 0)
             journal_remove(reg);
+        if (ropts.trash_fd >= 0)
+            ropt.trash_run = xasprintf("%s/%s", o->trash, run_id);
+        close_removal_outputs(&ropts);
     }
     if (report_plan(stdout, reg, &plan, &ropt) != 0)
         log_error("cannot write the report: %s", strerror(errno));
+    free((char *)ropt.trash_run);
     plan_free(&plan);
     if (reg->problem_count && status == EXIT_OK)
         status = EXIT_PROBLEMS;
@@ -985,6 +1118,7 @@ int main(int argc, char **argv)
         .max_memory = (size_t)512 * 1024 * 1024,
         .max_delete = -1,
         .policy_timeout = 60,
+        .older_than = -1,
         .max_delete_fraction = -1,
     };
     int rc;
@@ -1004,6 +1138,10 @@ int main(int argc, char **argv)
             rc = run_explain(&o);
         else if (strcmp(o.command, "diff") == 0)
             rc = run_diff(&o);
+        else if (strcmp(o.command, "restore") == 0)
+            rc = run_restore(&o);
+        else if (o.empty_trash)
+            rc = run_empty_trash(&o);
         else
             rc = run(&o);
     }

@@ -11,7 +11,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <time.h>
+
 #include "log.h"
+#include "timeparse.h"
+#include "trash.h"
 #include "path.h"
 #include "xalloc.h"
 
@@ -39,15 +44,75 @@ int remove_lock(const char *root)
     return fd;
 }
 
-static int remove_path(struct registry *reg, const char *repo,
+/* One removal, for the audit log. */
+struct removal {
+    const char *kind; /* "tag", "revision", "layer link", "blob", ... */
+    const char *repo; /* or NULL */
+    uint32_t digest;  /* or DIGEST_NONE */
+    int64_t size;     /* bytes freed, or -1 */
+    const struct tag *tag; /* the tag removed, or NULL */
+};
+
+static void audit(const struct remove_options *opt, struct registry *reg,
+                  const struct removal *r, const char *path)
+{
+    json_t *line;
+    char when[32], digest[DIGEST_TEXT_LEN + 1];
+
+    if (!opt || !opt->audit)
+        return;
+    line = json_object();
+    timeparse_format((int64_t)time(NULL), when);
+    json_object_set_new(line, "time", json_string(when));
+    json_object_set_new(line, "run", json_string(opt->run_id));
+    json_object_set_new(line, "action",
+                        json_string(opt->trash_fd >= 0 ? "moved to trash"
+                                                       : "deleted"));
+    json_object_set_new(line, "kind", json_string(r->kind));
+    json_object_set_new(line, "repository",
+                        r->repo ? json_string(r->repo) : json_null());
+    json_object_set_new(line, "path", json_string(path));
+    if (r->digest != DIGEST_NONE) {
+        digest_to_text(&reg->ids.digests[r->digest], digest);
+        json_object_set_new(line, "digest", json_string(digest));
+    }
+    if (r->size >= 0)
+        json_object_set_new(line, "size", json_integer(r->size));
+    if (r->tag) {
+        json_object_set_new(line, "tag", json_string(r->tag->name));
+        json_object_set_new(line, "reason",
+                            json_string(r->tag->delete_reason
+                                            ? r->tag->delete_reason
+                                            : ""));
+        json_object_set_new(line, "source",
+                            r->tag->delete_source
+                                ? json_string(r->tag->delete_source)
+                                : json_null());
+    }
+    json_dumpf(line, opt->audit, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fputc('\n', opt->audit);
+    fflush(opt->audit);
+    json_decref(line);
+}
+
+/* Delete path under v2, or move it into the trash; audit what went. */
+static int remove_path(const struct remove_options *opt,
+                       struct registry *reg, const struct removal *r,
                        const char *path)
 {
-    if (path_remove_tree(reg->v2_fd, path) == 0) {
+    int rc;
+
+    if (opt && opt->trash_fd >= 0)
+        rc = trash_move(opt, reg->v2_fd, path);
+    else
+        rc = path_remove_tree(reg->v2_fd, path);
+    if (rc == 0) {
         log_debug("removed %s", path);
+        audit(opt, reg, r, path);
         return 0;
     }
-    registry_problem(reg, repo, path, "cannot remove: %s; a later run will "
-                     "retry", strerror(errno));
+    registry_problem(reg, r->repo, path, "cannot remove: %s; a later run "
+                     "will retry", strerror(errno));
     return -1;
 }
 
@@ -79,7 +144,8 @@ static void hold_repo(struct repo *repo)
     memset(repo->layer_remove, 0, repo->layer_count);
 }
 
-static size_t remove_tags(struct registry *reg, int *drift)
+static size_t remove_tags(const struct remove_options *opt,
+                          struct registry *reg, int *drift)
 {
     char path[PATH_MAX];
     size_t failed = 0;
@@ -103,7 +169,8 @@ static size_t remove_tags(struct registry *reg, int *drift)
             }
             pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
                      repo->name, t->name);
-            if (remove_path(reg, repo->name, path) != 0) {
+            struct removal what = {"tag", repo->name, t->digest, -1, t};
+            if (remove_path(opt, reg, &what, path) != 0) {
                 t->remove = 0;
                 hold_repo(repo);
                 failed++;
@@ -114,7 +181,8 @@ static size_t remove_tags(struct registry *reg, int *drift)
 }
 
 /* Drop history entries of remaining tags that name removed revisions. */
-static void remove_history(struct registry *reg, struct repo *repo)
+static void remove_history(const struct remove_options *opt,
+                           struct registry *reg, struct repo *repo)
 {
     char rel[PATH_MAX];
 
@@ -149,13 +217,15 @@ static void remove_history(struct registry *reg, struct repo *repo)
                 repo->revision_remove[pos] != REV_REMOVE)
                 continue;
             pathf(path, sizeof(path), "%s/%s", rel, ent->d_name);
-            remove_path(reg, repo->name, path);
+            struct removal what = {"tag history", repo->name, id, -1, NULL};
+            remove_path(opt, reg, &what, path);
         }
         closedir(dir);
     }
 }
 
-static size_t remove_revisions(struct registry *reg)
+static size_t remove_revisions(const struct remove_options *opt,
+                               struct registry *reg)
 {
     char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
     size_t failed = 0;
@@ -172,7 +242,9 @@ static size_t remove_revisions(struct registry *reg)
             pathf(path, sizeof(path),
                      "repositories/%s/_manifests/revisions/sha256/%s",
                      repo->name, hex);
-            if (remove_path(reg, repo->name, path) != 0) {
+            struct removal what = {"revision", repo->name,
+                                   repo->revisions[i], -1, NULL};
+            if (remove_path(opt, reg, &what, path) != 0) {
                 /* The manifest stays, and so does what it references. */
                 repo->revision_remove[i] = REV_STAYS;
                 memset(repo->layer_remove, 0, repo->layer_count);
@@ -180,12 +252,13 @@ static size_t remove_revisions(struct registry *reg)
             }
         }
         if (any)
-            remove_history(reg, repo);
+            remove_history(opt, reg, repo);
     }
     return failed;
 }
 
-static size_t remove_layers(struct registry *reg)
+static size_t remove_layers(const struct remove_options *opt,
+                            struct registry *reg)
 {
     char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
     size_t failed = 0;
@@ -198,7 +271,9 @@ static size_t remove_layers(struct registry *reg)
             digest_to_hex(&reg->ids.digests[repo->layers[i]], hex);
             pathf(path, sizeof(path), "repositories/%s/_layers/sha256/%s",
                      repo->name, hex);
-            if (remove_path(reg, repo->name, path) != 0) {
+            struct removal what = {"layer link", repo->name,
+                                   repo->layers[i], -1, NULL};
+            if (remove_path(opt, reg, &what, path) != 0) {
                 repo->layer_remove[i] = 0;
                 failed++;
             }
@@ -207,7 +282,8 @@ static size_t remove_layers(struct registry *reg)
     return failed;
 }
 
-static size_t remove_blobs(struct registry *reg, struct plan *plan)
+static size_t remove_blobs(const struct remove_options *opt,
+                           struct registry *reg, struct plan *plan)
 {
     char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
     size_t failed = 0;
@@ -219,7 +295,8 @@ static size_t remove_blobs(struct registry *reg, struct plan *plan)
             continue; /* an earlier failure kept something that needs it */
         digest_to_hex(&reg->ids.digests[id], hex);
         pathf(path, sizeof(path), "blobs/sha256/%.2s/%s", hex, hex);
-        if (remove_path(reg, NULL, path) != 0) {
+        struct removal what = {"blob", NULL, id, plan->blobs[i].size, NULL};
+        if (remove_path(opt, reg, &what, path) != 0) {
             failed++;
             continue;
         }
@@ -229,7 +306,8 @@ static size_t remove_blobs(struct registry *reg, struct plan *plan)
     return failed;
 }
 
-static size_t remove_uploads(struct registry *reg)
+static size_t remove_uploads(const struct remove_options *opt,
+                             struct registry *reg)
 {
     char path[PATH_MAX];
     size_t failed = 0;
@@ -241,41 +319,48 @@ static size_t remove_uploads(struct registry *reg)
                 continue;
             pathf(path, sizeof(path), "repositories/%s/_uploads/%s",
                      repo->name, repo->uploads[i]);
-            failed += remove_path(reg, repo->name, path) != 0;
+            struct removal what = {"upload", repo->name, DIGEST_NONE, -1,
+                                   NULL};
+            failed += remove_path(opt, reg, &what, path) != 0;
         }
     }
     return failed;
 }
 
-static size_t remove_leftovers(struct registry *reg)
+static size_t remove_leftovers(const struct remove_options *opt,
+                               struct registry *reg)
 {
     size_t failed = 0;
 
     /* Directories only to remove when empty ("?" prefix) go last. */
     for (size_t i = 0; i < reg->leftover_count; i++)
         if (reg->leftovers[i][0] != '?')
-            failed += remove_path(reg, NULL, reg->leftovers[i]) != 0;
+        {
+            struct removal what = {"leftover", NULL, DIGEST_NONE, -1, NULL};
+            failed += remove_path(opt, reg, &what, reg->leftovers[i]) != 0;
+        }
     for (size_t i = 0; i < reg->leftover_count; i++)
         if (reg->leftovers[i][0] == '?')
             path_unlink(reg->v2_fd, reg->leftovers[i] + 1, AT_REMOVEDIR);
     return failed;
 }
 
-size_t remove_execute(struct registry *reg, struct plan *plan)
+size_t remove_execute(struct registry *reg, struct plan *plan,
+                      const struct remove_options *opt)
 {
     int drift = 0;
-    size_t failed = remove_tags(reg, &drift);
+    size_t failed = remove_tags(opt, reg, &drift);
 
-    failed += remove_revisions(reg);
-    failed += remove_layers(reg);
+    failed += remove_revisions(opt, reg);
+    failed += remove_layers(opt, reg);
     if (drift) {
         log_warning("a tag changed during the run; blobs are left for the "
                     "next run");
     } else {
         plan_mark_live(reg);
-        failed += remove_blobs(reg, plan);
+        failed += remove_blobs(opt, reg, plan);
     }
-    failed += remove_uploads(reg);
-    failed += remove_leftovers(reg);
+    failed += remove_uploads(opt, reg);
+    failed += remove_leftovers(opt, reg);
     return failed;
 }

@@ -6,6 +6,8 @@
 #ifndef REGPRUNE_REMOVE_H
 #define REGPRUNE_REMOVE_H
 
+#include <stdio.h>
+
 #include "plan.h"
 #include "registry.h"
 
@@ -15,10 +17,19 @@
  */
 int remove_lock(const char *root);
 
+struct remove_options {
+    FILE *audit;        /* JSON lines of every removal, or NULL */
+    const char *run_id; /* names the run in the audit log and the trash */
+    int trash_fd;       /* the trash's run directory, or -1 to delete */
+    FILE *trash_list;   /* the trash's list of moved paths */
+};
+
 /*
- * Remove what plan_build marked. Failures are recorded as problems and the
- * items they protect stay. Return the number of failed removals.
+ * Remove what plan_build marked (into the trash when opt names one).
+ * Failures are recorded as problems and the items they protect stay.
+ * Return the number of failed removals.
  */
-size_t remove_execute(struct registry *reg, struct plan *plan);
+size_t remove_execute(struct registry *reg, struct plan *plan,
+                      const struct remove_options *opt);
 
 #endif

@@ -224,6 +224,8 @@ static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
     json_object_set_new(totals, "bytes_freed",
                         json_integer(plan->bytes_freed));
     json_object_set_new(doc, "totals", totals);
+    if (opt->trash_run)
+        json_object_set_new(doc, "trash", json_string(opt->trash_run));
     return write_json(out, doc);
 }
 
@@ -314,6 +316,9 @@ static int plan_text(FILE *out, struct registry *reg, const struct plan *plan,
     }
     report_format_size(plan->bytes_freed, size, sizeof(size));
     fprintf(out, "blobs %s: %zu (%s)\n", verb, plan->blob_count, size);
+    if (opt->trash_run)
+        fprintf(out, "trash: %s; `regprune restore %s` puts it back\n",
+                opt->trash_run, opt->trash_run);
     /* One line of name=value pairs for monitoring systems to scrape. */
     fprintf(out, "summary: command=%s dry_run=%s repositories=%zu "
             "tags_kept=%zu tags_deleted=%zu manifests_deleted=%zu "

@@ -16,6 +16,7 @@ struct report_options {
     int dry_run;
     int json;
     int64_t now;
+    const char *trash_run; /* where removals went, or NULL */
 };
 
 /* Write the plan of a prune, delete or gc run. Return 0, or -1 on a write

@@ -1028,6 +1028,52 @@ LUA
     jq_true '.totals.manifests_deleted == 2'
 }
 
+test_trash_restore_and_audit_log() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    contents "$root" >"$work/before.state"
+    mkdir -p "$work/trash"
+    rp prune --policy "$work/p.lua" --trash "$work/trash" --log "$work/audit" --json
+    expect_rc 0
+    local run
+    run=$(jq -r '.trash' "$work/out")
+    [ -d "$run" ] || fail "no trash run directory: $run"
+    gone "$(tagdir team/app v1.0.0)"
+    jq_true '.totals.blobs_deleted == 6'
+    # Every removal is in the audit log, tags with the policy's reason.
+    [ "$(wc -l <"$work/audit")" -eq "$(wc -l <"$run/MOVED")" ] ||
+        fail "audit log and trash list differ in length"
+    jq -e -s 'map(select(.kind == "tag")) | length == 2 and
+        all(.reason == "unwanted" and (.source | test("p.lua:")))' \
+        "$work/audit" >/dev/null || fail "audit log lacks the tag reasons"
+    rp restore "$run"
+    expect_rc 0
+    contents "$root" >"$work/after.state"
+    cmp -s "$work/before.state" "$work/after.state" ||
+        fail "restore did not bring back the tree: $(diff "$work/before.state" \
+            "$work/after.state" | head -3)"
+    [ ! -e "$run" ] || fail "restored run directory left behind"
+    # Emptying the trash frees only old runs.
+    rp prune --policy "$work/p.lua" --trash "$work/trash" --json
+    run=$(jq -r '.trash' "$work/out")
+    rp gc --empty-trash "$work/trash" --older-than 1d
+    expect_rc 0
+    expect_out "trash_runs_deleted=0"
+    touch -d '-2 days' "$run/MOVED"
+    rp gc --empty-trash "$work/trash" --older-than 1d
+    expect_out "trash_runs_deleted=1"
+    [ ! -e "$run" ] || fail "old trash run not freed"
+    # The trash must be outside the root.
+    rp prune --policy "$work/p.lua" --trash "$root/docker"
+    expect_rc 1
+    expect_err "is inside the registry root"
+    rp prune --policy "$work/p.lua" --trash /dev/shm
+    if [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$root")" ]; then
+        expect_rc 1
+        expect_err "another filesystem"
+    fi
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
