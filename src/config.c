@@ -436,8 +436,9 @@ static int collect(struct source *src, yaml_node_t *map, int merged,
 
 /*
  * Return the index of the entry that counts for entries->items[i]'s key:
- * the first one. A key given twice outside merge keys is an error (-2),
- * because the registry and regprune could read different values.
+ * the first one. A key given twice outside merge keys is an error (-2):
+ * the registry (go-yaml v2) silently takes the last, and a file that says
+ * two things about the storage is better fixed than guessed at.
  */
 static long winner(struct source *src, const struct entries *e, size_t i,
                    const char *path)
@@ -453,7 +454,8 @@ static long winner(struct source *src, const struct entries *e, size_t i,
             continue;
         if (!e->items[j].merged && !e->items[i].merged) {
             fail(src, key, path, "duplicate key '%s', first given at line "
-                 "%zu", (const char *)key->data.scalar.value,
+                 "%zu; the registry uses the last one, so remove the other",
+                 (const char *)key->data.scalar.value,
                  other->start_mark.line + 1);
             return -2;
         }

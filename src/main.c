@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "check.h"
 #include "inuse.h"
 #include "inventory.h"
@@ -52,6 +53,7 @@ static const char usage_text[] =
     "       regprune [--root DIR|--inventory FILE] diff --policy OLD "
     "--policy-new NEW [REPO...]\n"
     "       regprune [--root DIR] restore TRASH_RUN_DIR\n"
+    "       regprune [--root DIR] apply PLAN.json\n"
     "       regprune gc --empty-trash DIR --older-than DURATION\n";
 
 static const char help_text[] =
@@ -80,6 +82,8 @@ static const char help_text[] =
     "  diff     list the tags whose verdict changes from --policy to "
     "--policy-new\n"
     "  restore  put back what a --trash run moved into the trash\n"
+    "  apply    carry out a plan that --dry-run --plan-out wrote, skipping "
+    "what changed\n"
     "\n"
     "options:\n"
     "  --root DIR          the registry's rootdirectory (default: "
@@ -117,6 +121,7 @@ static const char help_text[] =
     "filesystem,\n"
     "                      outside the root) instead of deleting it\n"
     "  --log FILE          append one JSON line per removal to FILE\n"
+    "  --plan-out FILE     with --dry-run: save the plan for apply\n"
     "  --empty-trash DIR --older-than DURATION  gc: free old trash runs\n"
     "  --inventory FILE    evaluate policies against FILE, the output of "
     "`ls --json`,\n"
@@ -151,6 +156,8 @@ struct options {
     const char *in_use;
     const char *inventory; /* evaluate against this ls --json file */
     const char *trash;     /* move removals here instead of deleting */
+    const char *plan_out;  /* write the plan as JSON to this file */
+    struct reviewed_plan *reviewed; /* apply: the plan to stay within */
     const char *audit_log; /* JSON lines of every removal */
     const char *empty_trash;
     int64_t older_than;
@@ -246,6 +253,8 @@ static int parse_value_option(struct options *o, const char *name,
                                value);
     } else if (strcmp(name, "--trash") == 0) {
         o->trash = value;
+    } else if (strcmp(name, "--plan-out") == 0) {
+        o->plan_out = value;
     } else if (strcmp(name, "--log") == 0) {
         o->audit_log = value;
     } else if (strcmp(name, "--empty-trash") == 0) {
@@ -300,7 +309,7 @@ static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
     "--policy-timeout", "--inventory", "--expect", "--policy-new", "--trash",
-    "--log", "--empty-trash", "--older-than", NULL};
+    "--log", "--empty-trash", "--older-than", "--plan-out", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -396,7 +405,7 @@ static int check_command(const struct options *o)
         return usage_error("%s", "no command given");
     if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
         strcmp(c, "gc") && strcmp(c, "check") && strcmp(c, "explain") &&
-        strcmp(c, "diff") && strcmp(c, "restore"))
+        strcmp(c, "diff") && strcmp(c, "restore") && strcmp(c, "apply"))
         return usage_error("unknown command '%s'", c);
     takes_policy = is_command(o, "prune") || is_command(o, "explain") ||
                    is_command(o, "diff");
@@ -413,11 +422,20 @@ static int check_command(const struct options *o)
         return usage_error("%s needs REPO:TAG arguments", c);
     if (is_command(o, "gc") && o->arg_count > 0)
         return usage_error("gc takes no arguments, got '%s'", o->args[0]);
+    if (is_command(o, "apply") && o->arg_count != 1)
+        return usage_error("%s", "apply takes one argument: the plan that "
+                           "--dry-run --plan-out wrote");
+    if (o->plan_out && (!o->dry_run || (!is_command(o, "prune") &&
+                                        !is_command(o, "delete") &&
+                                        !is_command(o, "gc"))))
+        return usage_error("%s", "--plan-out goes with --dry-run on prune, "
+                           "delete or gc");
     if (is_command(o, "restore") && o->arg_count != 1)
         return usage_error("%s", "restore takes one argument: the trash run "
                            "directory a --trash run printed");
     if ((o->trash || o->audit_log) && !is_command(o, "prune") &&
-        !is_command(o, "delete") && !is_command(o, "gc"))
+        !is_command(o, "delete") && !is_command(o, "gc") &&
+        !is_command(o, "apply"))
         return usage_error("--trash and --log apply to prune, delete and gc, "
                            "not %s", c);
     if ((o->empty_trash != NULL) != (o->older_than >= 0) ||
@@ -765,6 +783,26 @@ static int check_expectations(struct registry *reg, const char *path)
     return mismatches ? EXIT_FAILED : EXIT_OK;
 }
 
+static int run(struct options *o);
+
+/* apply: carry out a reviewed plan, skipping what drifted since. */
+static int run_apply(struct options *o)
+{
+    struct reviewed_plan rp;
+    char err[1024];
+    int rc;
+
+    if (apply_load(o->args[0], &rp, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return EXIT_FAILED;
+    }
+    o->reviewed = &rp;
+    o->arg_count = 0;
+    rc = run(o);
+    apply_free(&rp);
+    return rc;
+}
+
 /* restore: put a trash run back under the root. */
 static int run_restore(const struct options *o)
 {
@@ -961,6 +999,10 @@ static int decide(struct registry *reg, const struct options *o)
     int is_prune = strcmp(o->command, "prune") == 0;
     int rc;
 
+    if (o->reviewed) {
+        apply_mark_tags(o->reviewed, reg);
+        return 0;
+    }
     if (strcmp(o->command, "delete") == 0) {
         rc = mark_deletions(reg, o);
         if (rc != 0)
@@ -968,7 +1010,7 @@ static int decide(struct registry *reg, const struct options *o)
     } else if (strcmp(o->command, "gc") != 0 && select_repos(reg, o) != 0) {
         return EXIT_FAILED;
     }
-    if (strcmp(o->command, "gc") != 0 && !o->inventory)
+    if (strcmp(o->command, "gc") != 0 && !o->inventory && !o->reviewed)
         read_configs(reg);
     if (is_prune && run_policies(reg, o, o->policies, o->policy_count) != 0)
         return EXIT_FAILED;
@@ -1006,20 +1048,48 @@ static void close_removal_outputs(struct remove_options *ropts)
     trash_close(ropts);
 }
 
+/* Write the plan as the JSON report to path, for apply. */
+static int write_plan(struct registry *reg, const struct plan *plan,
+                      const struct report_options *ropt, const char *path)
+{
+    struct report_options json = *ropt;
+    FILE *f = fopen(path, "w");
+    int rc;
+
+    if (!f) {
+        log_error("cannot write --plan-out file %s: %s", path,
+                  strerror(errno));
+        return -1;
+    }
+    json.json = 1;
+    rc = report_plan(f, reg, plan, &json);
+    if (fclose(f) != 0 || rc != 0) {
+        log_error("cannot write --plan-out file %s: %s", path,
+                  strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* Carry out (or, in a dry run, only plan) what the tags' verdicts imply,
  * and report it. */
 static int execute(struct registry *reg, const struct options *o, int status)
 {
     struct plan plan;
     char err[1024];
-    int is_gc = strcmp(o->command, "gc") == 0;
+    int is_gc = strcmp(o->command, "gc") == 0 ||
+                (o->reviewed && strcmp(o->reviewed->command, "gc") == 0);
     int real = !o->dry_run && !o->inventory;
     struct plan_options popt = {
-        .sweep = is_gc, .untagged = o->untagged, .grace = o->grace};
+        .sweep = is_gc,
+        .untagged = o->reviewed ? o->reviewed->untagged : o->untagged,
+        .grace = o->reviewed ? o->reviewed->grace : o->grace};
     struct report_options ropt = {.command = o->command,
                                   .dry_run = !real,
                                   .json = o->json,
-                                  .now = o->now};
+                                  .now = o->now,
+                                  .grace = popt.grace,
+                                  .untagged = popt.untagged};
 
     if (real && o->trash &&
         trash_check(o->trash, o->root, reg->v2_fd, err, sizeof(err)) != 0) {
@@ -1036,7 +1106,13 @@ static int execute(struct registry *reg, const struct options *o, int status)
         return EXIT_FAILED;
     }
     plan_build(reg, &popt, &plan);
+    if (o->reviewed)
+        apply_restrict(o->reviewed, reg, &plan);
     plan.leftovers = reg->leftover_count;
+    if (o->plan_out && write_plan(reg, &plan, &ropt, o->plan_out) != 0) {
+        plan_free(&plan);
+        return EXIT_FAILED;
+    }
     if (real && plan_removes_anything(&plan)) {
         struct remove_options ropts = {.trash_fd = -1};
         char run_id[64], when[32];
@@ -1140,6 +1216,8 @@ int main(int argc, char **argv)
             rc = run_diff(&o);
         else if (strcmp(o.command, "restore") == 0)
             rc = run_restore(&o);
+        else if (strcmp(o.command, "apply") == 0)
+            rc = run_apply(&o);
         else if (o.empty_trash)
             rc = run_empty_trash(&o);
         else

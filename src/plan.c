@@ -463,6 +463,28 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
     plan_blobs(reg, opt, plan);
 }
 
+void plan_count(struct registry *reg, struct plan *plan)
+{
+    plan->tags_kept = plan->tags_deleted = plan->manifests_deleted = 0;
+    plan->layer_links_deleted = plan->uploads_deleted = 0;
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+
+        if (!repo->selected)
+            continue;
+        for (size_t i = 0; i < repo->tag_count; i++) {
+            plan->tags_deleted += repo->tags[i].remove;
+            plan->tags_kept += !repo->tags[i].remove;
+        }
+        for (size_t i = 0; i < repo->revision_count; i++)
+            plan->manifests_deleted += repo->revision_remove[i] == REV_REMOVE;
+        for (size_t i = 0; i < repo->layer_count; i++)
+            plan->layer_links_deleted += repo->layer_remove[i] != 0;
+        for (size_t i = 0; i < repo->upload_count; i++)
+            plan->uploads_deleted += repo->upload_remove[i] != 0;
+    }
+}
+
 void plan_free(struct plan *plan)
 {
     free(plan->blobs);

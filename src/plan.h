@@ -56,6 +56,9 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
  */
 void plan_mark_live(struct registry *reg);
 
+/* Count again what the marks in the selected repositories remove. */
+void plan_count(struct registry *reg, struct plan *plan);
+
 void plan_free(struct plan *plan);
 
 #endif

@@ -195,6 +195,8 @@ static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
     json_object_set_new(doc, "command", json_string(opt->command));
     json_object_set_new(doc, "dry_run", json_boolean(opt->dry_run));
     json_object_set_new(doc, "now", json_integer(opt->now));
+    json_object_set_new(doc, "grace", json_integer(opt->grace));
+    json_object_set_new(doc, "untagged", json_boolean(opt->untagged));
     for (size_t r = 0; r < reg->repo_count; r++) {
         const struct repo *repo = &reg->repos[r];
         if (!repo->selected || (is_gc && !repo_changes(repo)))

@@ -17,6 +17,8 @@ struct report_options {
     int json;
     int64_t now;
     const char *trash_run; /* where removals went, or NULL */
+    int64_t grace;         /* the plan's grace window, for apply */
+    int untagged;
 };
 
 /* Write the plan of a prune, delete or gc run. Return 0, or -1 on a write

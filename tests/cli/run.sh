@@ -1074,6 +1074,44 @@ test_trash_restore_and_audit_log() {
     fi
 }
 
+test_apply_reviewed_plan() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua" --dry-run --plan-out "$work/plan.json"
+    expect_rc 0
+    jq -e '.totals.tags_deleted == 2' "$work/plan.json" >/dev/null ||
+        fail "plan file lacks the plan"
+    # The same plan, applied on an unchanged tree, does exactly that.
+    cp -a "$root" "$work/copy"
+    rp apply "$work/plan.json" --json
+    expect_rc 0
+    jq -c 'del(.dry_run, .command) | .repositories |= map(del(.tags))' \
+        "$work/out" >"$work/applied"
+    jq -c 'del(.dry_run, .command) | .repositories |= map(del(.tags))' \
+        "$work/plan.json" >"$work/reviewed"
+    cmp -s "$work/applied" "$work/reviewed" ||
+        fail "apply did not carry out the reviewed plan exactly"
+    # On a tree that changed since, drifted items are skipped: v1.1.0 now
+    # points at the image stable has, so that image must stay.
+    root=$work/copy
+    v2=$root/docker/registry/v2
+    cp "$v2/$(tagdir team/app stable)/current/link" \
+        "$v2/$(tagdir team/app v1.1.0)/current/link"
+    rp apply "$work/plan.json" --json
+    expect_rc 0
+    expect_err "team/app:v1.1.0: re-pointed since the plan was made"
+    exists "$(tagdir team/app v1.1.0)" "$(revdir team/app "$(tag_hex team/app stable)")"
+    gone "$(tagdir team/app v1.0.0)"
+    jq_true '.totals.tags_deleted == 1'
+    rp check
+    expect_rc 0
+    rp apply "$work/nonexistent.json"
+    expect_rc 1
+    rp prune --policy "$work/p.lua" --plan-out "$work/plan2.json"
+    expect_rc 2
+    expect_err "--plan-out goes with --dry-run"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
