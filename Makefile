@@ -8,7 +8,7 @@ CFLAGS ?= -O2 -g
 BUILD ?= build
 PREFIX ?= /usr/local
 
-PKGS := lua5.4 jansson libpcre2-8
+PKGS := lua5.4 jansson libpcre2-8 yaml-0.1
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

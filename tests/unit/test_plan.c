@@ -1040,7 +1040,7 @@ static void test_remove_execute_files_left(void **state)
     plan_prune(t);
     assert_int_equal(t->plan.blob_count, 3);
 
-    assert_int_equal(remove_execute(&t->reg, &t->plan), 0);
+    assert_int_equal(remove_execute(&t->reg, &t->plan, NULL), 0);
 
     /* Tags: v1 gone, the others left. */
     assert_false(on_disk(t, "%s/_manifests/tags/v1", app_dir));
@@ -1082,7 +1082,7 @@ static void test_remove_execute_rescan_clean(void **state)
     build(t, remove_spec, 0);
     delete_tag(t, "team/app:v1");
     plan_prune(t);
-    assert_int_equal(remove_execute(&t->reg, &t->plan), 0);
+    assert_int_equal(remove_execute(&t->reg, &t->plan, NULL), 0);
     assert_int_equal(t->reg.problem_count, 0);
 
     scan(t, 1);
@@ -1118,7 +1118,7 @@ static void test_remove_execute_tag_changed_since_scan(void **state)
                  t->v2);
     assert_int_equal(fixture_write(link, text, strlen(text)), 0);
 
-    assert_true(remove_execute(&t->reg, &t->plan) >= 1);
+    assert_true(remove_execute(&t->reg, &t->plan, NULL) >= 1);
 
     assert_true(on_disk(t, "repositories/team/app/_manifests/tags/v1/"
                            "current/link"));
