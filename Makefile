@@ -46,7 +46,7 @@ all: check-deps $(BIN) $(BUILD)/mkregistry
 
 check-deps:
 	@pkg-config --exists $(PKGS) || { echo "missing libraries: run" \
-	  "tools/install-deps build (Debian: liblua5.4-dev libjansson-dev" \
+	  "tools/install-deps build (Debian: liblua5.4-dev libjansson-dev libyaml-dev" \
 	  "libpcre2-dev pkg-config)" >&2; exit 1; }
 
 $(BIN): $(BUILD)/obj/main.o $(BUILD)/libregprune.a

@@ -13,7 +13,7 @@
 /*
  * Cap on the keys and merged mappings that one mapping yields with its
  * merge keys ("<<"). A list of aliases merged at each level multiplies the
- * work, so without a cap a small file could keep the reader busy for good.
+ * work, so without a cap a file of a few lines could take hours to read.
  */
 #define MERGE_MAX_WORK 1000
 #define MERGE_MAX_DEPTH 16
@@ -30,20 +30,21 @@ struct source {
     size_t err_size;
 };
 
-/* Format "NAME[:LINE:COLUMN]: [KEY: ]message" into src->err; return -1. */
-static int vfail(struct source *src, const yaml_mark_t *mark,
-                 const char *key, const char *fmt, va_list ap)
+/* Format "NAME[:LINE:COLUMN]: [KEY: ]message" into src->err and return
+ * -1. */
+static int vfail(struct source *src, const yaml_mark_t *mark, const char *key,
+                 const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
-static int vfail(struct source *src, const yaml_mark_t *mark,
-                 const char *key, const char *fmt, va_list ap)
+static int vfail(struct source *src, const yaml_mark_t *mark, const char *key,
+                 const char *fmt, va_list ap)
 {
     size_t size = src->err_size, n;
     int k;
 
     if (src->is_file && mark)
-        k = snprintf(src->err, size, "%s:%zu:%zu: ", src->name,
-                     mark->line + 1, mark->column + 1);
+        k = snprintf(src->err, size, "%s:%zu:%zu: ", src->name, mark->line + 1,
+                     mark->column + 1);
     else
         k = snprintf(src->err, size, "%s: ", src->name);
     n = k < 0 ? 0 : (size_t)k;
@@ -56,12 +57,11 @@ static int vfail(struct source *src, const yaml_mark_t *mark,
     return -1;
 }
 
-static int fail_at(struct source *src, const yaml_mark_t *mark,
-                   const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int fail_at(struct source *src, const yaml_mark_t *mark, const char *key,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int fail_at(struct source *src, const yaml_mark_t *mark,
-                   const char *key, const char *fmt, ...)
+static int fail_at(struct source *src, const yaml_mark_t *mark, const char *key,
+                   const char *fmt, ...)
 {
     va_list ap;
 
@@ -87,7 +87,7 @@ static int fail(struct source *src, const yaml_node_t *node, const char *key,
 }
 
 /* Return "FILE:LINE:COLUMN" for a node of the file, else the variable
- * name; the caller frees it. */
+ * name. The caller frees the string. */
 static char *where_of(const struct source *src, const yaml_node_t *node)
 {
     if (src->is_file && node)
@@ -96,7 +96,7 @@ static char *where_of(const struct source *src, const yaml_node_t *node)
     return xstrdup(src->name);
 }
 
-/* Report a libyaml parse or compose error; return -1. */
+/* Report a libyaml parse or compose error and return -1. */
 static int parser_error(struct source *src, const yaml_parser_t *parser)
 {
     const char *problem = parser->problem ? parser->problem : "unknown error";
@@ -105,8 +105,8 @@ static int parser_error(struct source *src, const yaml_parser_t *parser)
     case YAML_MEMORY_ERROR:
         return fail_at(src, NULL, NULL, "out of memory while parsing YAML");
     case YAML_READER_ERROR:
-        return fail_at(src, NULL, NULL, "invalid YAML: %s at byte %zu",
-                       problem, parser->problem_offset);
+        return fail_at(src, NULL, NULL, "invalid YAML: %s at byte %zu", problem,
+                       parser->problem_offset);
     default:
         if (parser->context && src->is_file)
             return fail_at(src, &parser->problem_mark, NULL,
@@ -126,7 +126,8 @@ static int parser_error(struct source *src, const yaml_parser_t *parser)
 
 /*
  * Parse the first document of buf as events, only to reject nesting deeper
- * than CONFIG_MAX_DEPTH: the libyaml loader recurses once per level.
+ * than CONFIG_MAX_DEPTH before it is composed: libyaml 0.2.5 has no limit
+ * of its own, and a registry configuration nests about five levels.
  */
 static int check_depth(struct source *src, const char *buf, size_t len)
 {
@@ -148,7 +149,8 @@ static int check_depth(struct source *src, const char *buf, size_t len)
             if (++depth > CONFIG_MAX_DEPTH) {
                 rc = fail_at(src, &event.start_mark, NULL,
                              "mappings and lists nested deeper than %d "
-                             "levels; a registry configuration needs a few",
+                             "levels, while a registry configuration needs "
+                             "about five",
                              CONFIG_MAX_DEPTH);
                 done = 1;
             }
@@ -173,7 +175,11 @@ static int check_depth(struct source *src, const char *buf, size_t len)
 /*
  * Compose the first document of buf into doc, with aliases resolved to
  * the nodes they name. Later documents are not read, as in the registry.
- * On success the caller deletes doc; its root is NULL for empty input.
+ * On success the caller deletes doc, whose root is NULL for empty input.
+ *
+ * NOTE: libyaml 0.2.5 rejects an anchor defined twice ("found duplicate
+ * anchor"), which go-yaml v2 and so the registry accept, the later
+ * definition winning.
  */
 static int load_document(struct source *src, const char *buf, size_t len,
                          yaml_document_t *doc)
@@ -213,7 +219,8 @@ static int read_file(const char *path, char **buf, size_t *len, char *err,
     }
     fclose(f);
     if (n > CONFIG_FILE_MAX_BYTES) {
-        snprintf(err, err_size, "%s: larger than %d KiB; a registry "
+        snprintf(err, err_size,
+                 "%s: larger than %d KiB; a registry "
                  "configuration is a few kilobytes, so check the path",
                  path, CONFIG_FILE_MAX_BYTES / 1024);
         return -1;
@@ -256,8 +263,7 @@ static int is_one_of(const yaml_node_t *n, const char *const *words)
 /* An absent value, an empty value, ~ or null. */
 static int is_null(const yaml_node_t *n)
 {
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL",
-                                        NULL};
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
 
     if (!n)
         return 1;
@@ -284,15 +290,15 @@ static const char *describe(const yaml_node_t *n, char *buf, size_t size)
 
 /* The YAML 1.1 booleans, as the registry's YAML library (go-yaml v2)
  * resolves them. */
-static const char *const true_words[] = {"y",    "Y",    "yes", "Yes", "YES",
-                                         "true", "True", "TRUE", "on", "On",
-                                         "ON",   NULL};
-static const char *const false_words[] = {
-    "n",     "N",     "no",  "No",  "NO",  "false",
-    "False", "FALSE", "off", "Off", "OFF", NULL};
+static const char *const true_words[] = {"y",   "Y",    "yes",  "Yes",
+                                         "YES", "true", "True", "TRUE",
+                                         "on",  "On",   "ON",   NULL};
+static const char *const false_words[] = {"n",   "N",     "no",    "No",
+                                          "NO",  "false", "False", "FALSE",
+                                          "off", "Off",   "OFF",   NULL};
 
-static int read_bool(struct source *src, const yaml_node_t *n,
-                     const char *key, int *out)
+static int read_bool(struct source *src, const yaml_node_t *n, const char *key,
+                     int *out)
 {
     char buf[64];
 
@@ -309,7 +315,8 @@ static int read_bool(struct source *src, const yaml_node_t *n,
     }
     if (n && n->type == YAML_SCALAR_NODE &&
         (is_one_of(n, true_words) || is_one_of(n, false_words)))
-        return fail(src, n, key, "expected true or false, got the quoted "
+        return fail(src, n, key,
+                    "expected true or false, got the quoted "
                     "string %s; the registry does not read a quoted value "
                     "as a boolean, so remove the quotes",
                     describe(n, buf, sizeof(buf)));
@@ -317,9 +324,10 @@ static int read_bool(struct source *src, const yaml_node_t *n,
                 describe(n, buf, sizeof(buf)));
 }
 
-/* Read an absolute path; *out is replaced and owned by the caller. */
-static int read_path(struct source *src, const yaml_node_t *n,
-                     const char *key, char **out)
+/* Read an absolute path into *out, replacing what it held. The caller
+ * owns the new string. */
+static int read_path(struct source *src, const yaml_node_t *n, const char *key,
+                     char **out)
 {
     char buf[64];
     const char *text;
@@ -331,9 +339,11 @@ static int read_path(struct source *src, const yaml_node_t *n,
     if (strlen(text) != n->data.scalar.length)
         return fail(src, n, key, "the path contains a NUL character");
     if (text[0] != '/')
-        return fail(src, n, key, "'%s' is not an absolute path; the "
+        return fail(src, n, key,
+                    "'%s' is not an absolute path; the "
                     "registry resolves a relative path against its own "
-                    "working directory, so write the full path", text);
+                    "working directory, so write the full path",
+                    text);
     free(*out);
     *out = xstrdup(text);
     return 0;
@@ -341,10 +351,19 @@ static int read_path(struct source *src, const yaml_node_t *n,
 
 /*** mappings and merge keys ***/
 
+/*
+ * The registry decodes YAML with go-yaml v2, which reads a mapping as a
+ * series of writes in document order. Each key sets its value, and a merge
+ * key ("<<") sets every key of the mappings it names at that point, so it
+ * overwrites a key given before it. A list of mappings is applied from the
+ * last to the first, so the first one wins. The entries below are those
+ * writes in the same order, and the last entry for a key is the value the
+ * registry uses (checked with docker-registry 2.8.2).
+ */
 struct entry {
     yaml_node_t *key; /* always a scalar */
     yaml_node_t *value;
-    int merged; /* from a merge key, so an explicit key overrides it */
+    int merged; /* written by a merge key, not by the mapping itself */
 };
 
 struct entries {
@@ -360,123 +379,128 @@ static int is_merge_key(const yaml_node_t *k)
             (is_plain(k) && is_scalar(k, "<<")));
 }
 
-static int collect(struct source *src, yaml_node_t *map, int merged,
-                   int depth, struct entries *out);
+static int collect(struct source *src, yaml_node_t *map, int depth,
+                   struct entries *out);
 
-/* Collect the mappings that the merge key's value names, in order. */
+/* Append the writes of the mappings that a merge key's value names. */
 static int collect_merge(struct source *src, yaml_node_t *value, int depth,
                          struct entries *out)
 {
+    yaml_node_item_t *first, *item;
     char buf[64];
 
     if (value->type == YAML_MAPPING_NODE)
-        return collect(src, value, 1, depth + 1, out);
-    if (value->type == YAML_SEQUENCE_NODE) {
-        yaml_node_item_t *item;
+        return collect(src, value, depth + 1, out);
+    if (value->type != YAML_SEQUENCE_NODE)
+        return fail(src, value, "<<",
+                    "a merge key takes a mapping or a "
+                    "list of mappings, got %s",
+                    describe(value, buf, sizeof(buf)));
+    first = value->data.sequence.items.start;
+    for (item = value->data.sequence.items.top; item > first; item--) {
+        yaml_node_t *m = yaml_document_get_node(src->doc, item[-1]);
 
-        for (item = value->data.sequence.items.start;
-             item < value->data.sequence.items.top; item++) {
-            yaml_node_t *m = yaml_document_get_node(src->doc, *item);
-
-            if (!m || m->type != YAML_MAPPING_NODE)
-                return fail(src, m ? m : value, "<<", "a merge key takes "
-                            "a mapping or a list of mappings, got %s in the "
-                            "list", describe(m, buf, sizeof(buf)));
-            if (collect(src, m, 1, depth + 1, out) != 0)
-                return -1;
-        }
-        return 0;
-    }
-    return fail(src, value, "<<", "a merge key takes a mapping or a list "
-                "of mappings, got %s", describe(value, buf, sizeof(buf)));
-}
-
-/*
- * Append the scalar-keyed entries of map to out: its own keys first, then
- * those of its merge keys in order, so that the first entry found for a
- * key is the one that counts. Keys that are not scalars are skipped.
- */
-static int collect(struct source *src, yaml_node_t *map, int merged,
-                   int depth, struct entries *out)
-{
-    yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
-    yaml_node_pair_t *top = map->data.mapping.pairs.top;
-
-    if (depth > MERGE_MAX_DEPTH)
-        return fail(src, map, "<<", "merge keys nested deeper than %d "
-                    "levels", MERGE_MAX_DEPTH);
-    for (yaml_node_pair_t *p = pairs; p < top; p++) {
-        yaml_node_t *key = yaml_document_get_node(src->doc, p->key);
-        yaml_node_t *value = yaml_document_get_node(src->doc, p->value);
-
-        if (!key || !value || key->type != YAML_SCALAR_NODE ||
-            is_merge_key(key))
-            continue;
-        if (++out->work > MERGE_MAX_WORK)
-            return fail(src, key, NULL, "more than %d keys in one mapping, "
-                        "counting merged ones", MERGE_MAX_WORK);
-        out->items = xgrow(out->items, &out->capacity, out->count + 1,
-                           sizeof(*out->items));
-        out->items[out->count++] = (struct entry){key, value, merged};
-    }
-    for (yaml_node_pair_t *p = pairs; p < top; p++) {
-        yaml_node_t *key = yaml_document_get_node(src->doc, p->key);
-        yaml_node_t *value = yaml_document_get_node(src->doc, p->value);
-
-        if (!key || !value || !is_merge_key(key))
-            continue;
-        if (++out->work > MERGE_MAX_WORK)
-            return fail(src, key, NULL, "more than %d keys in one mapping, "
-                        "counting merged ones", MERGE_MAX_WORK);
-        if (collect_merge(src, value, depth, out) != 0)
+        if (!m || m->type != YAML_MAPPING_NODE)
+            return fail(src, m ? m : value, "<<",
+                        "a merge key takes a "
+                        "mapping or a list of mappings, got %s in the list",
+                        describe(m, buf, sizeof(buf)));
+        if (collect(src, m, depth + 1, out) != 0)
             return -1;
     }
     return 0;
 }
 
 /*
- * Return the index of the entry that counts for entries->items[i]'s key:
- * the first one. A key given twice outside merge keys is an error (-2):
- * the registry (go-yaml v2) silently takes the last, and a file that says
- * two things about the storage is better fixed than guessed at.
+ * Append the writes of map to out in the order go-yaml v2 makes them.
+ * Keys that are not scalars are skipped. depth is 0 for the mapping read,
+ * and counts merge keys below it.
  */
-static long winner(struct source *src, const struct entries *e, size_t i,
-                   const char *path)
+static int collect(struct source *src, yaml_node_t *map, int depth,
+                   struct entries *out)
+{
+    yaml_node_pair_t *top = map->data.mapping.pairs.top;
+
+    if (depth > MERGE_MAX_DEPTH)
+        return fail(src, map, "<<",
+                    "merge keys nested deeper than %d "
+                    "levels",
+                    MERGE_MAX_DEPTH);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < top; p++) {
+        yaml_node_t *key = yaml_document_get_node(src->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(src->doc, p->value);
+
+        if (!key || !value || key->type != YAML_SCALAR_NODE)
+            continue;
+        if (++out->work > MERGE_MAX_WORK)
+            return fail(src, key, NULL,
+                        "more than %d keys in one mapping, "
+                        "counting merged ones",
+                        MERGE_MAX_WORK);
+        if (is_merge_key(key)) {
+            if (collect_merge(src, value, depth, out) != 0)
+                return -1;
+            continue;
+        }
+        out->items = xgrow(out->items, &out->capacity, out->count + 1,
+                           sizeof(*out->items));
+        out->items[out->count++] = (struct entry){key, value, depth > 0};
+    }
+    return 0;
+}
+
+static int same_key(const yaml_node_t *a, const yaml_node_t *b)
+{
+    return a->data.scalar.length == b->data.scalar.length &&
+           memcmp(a->data.scalar.value, b->data.scalar.value,
+                  a->data.scalar.length) == 0;
+}
+
+/*
+ * Return 1 when entry i is the last write of its key, so its value is the
+ * one that counts, and 0 when a later write overrides it. A key that the
+ * mapping itself gives twice is an error (-1): go-yaml v2 silently takes
+ * the last, but two values for one storage setting are better fixed than
+ * guessed at.
+ */
+static int is_last_write(struct source *src, const struct entries *e, size_t i,
+                         const char *path)
 {
     const yaml_node_t *key = e->items[i].key;
 
-    for (size_t j = 0; j < i; j++) {
-        const yaml_node_t *other = e->items[j].key;
+    for (size_t j = i + 1; j < e->count; j++) {
+        const yaml_node_t *later = e->items[j].key;
 
-        if (other->data.scalar.length != key->data.scalar.length ||
-            memcmp(other->data.scalar.value, key->data.scalar.value,
-                   key->data.scalar.length) != 0)
+        if (!same_key(key, later))
             continue;
-        if (!e->items[j].merged && !e->items[i].merged) {
-            fail(src, key, path, "duplicate key '%s', first given at line "
-                 "%zu; the registry uses the last one, so remove the other",
-                 (const char *)key->data.scalar.value,
-                 other->start_mark.line + 1);
-            return -2;
-        }
-        return (long)j;
+        if (!e->items[i].merged && !e->items[j].merged)
+            return fail(src, later, path,
+                        "duplicate key '%s', first given "
+                        "at line %zu; the registry uses the last one, so "
+                        "remove the other",
+                        (const char *)key->data.scalar.value,
+                        key->start_mark.line + 1);
+        return 0;
     }
-    return (long)i;
+    return 1;
 }
 
 /* Find key in the entries; *value is NULL when it is absent. path names
  * the mapping in messages. */
-static int lookup(struct source *src, const struct entries *e,
-                  const char *key, const char *path, yaml_node_t **value)
+static int lookup(struct source *src, const struct entries *e, const char *key,
+                  const char *path, yaml_node_t **value)
 {
     *value = NULL;
     for (size_t i = 0; i < e->count; i++) {
+        int last;
+
         if (!is_scalar(e->items[i].key, key))
             continue;
-        if (!*value)
-            *value = e->items[i].value;
-        if (winner(src, e, i, path) == -2)
+        last = is_last_write(src, e, i, path);
+        if (last < 0)
             return -1;
+        if (last)
+            *value = e->items[i].value;
     }
     return 0;
 }
@@ -486,7 +510,7 @@ static int get_key(struct source *src, yaml_node_t *map, const char *key,
                    const char *path, yaml_node_t **value)
 {
     struct entries e = {0};
-    int rc = collect(src, map, 0, 0, &e);
+    int rc = collect(src, map, 0, &e);
 
     if (rc == 0)
         rc = lookup(src, &e, key, path, value);
@@ -557,8 +581,8 @@ static struct driver *storage_add_driver(struct storage *st, const char *name,
             return d;
         }
     }
-    st->drivers = xgrow(st->drivers, &st->driver_capacity,
-                        st->driver_count + 1, sizeof(*st->drivers));
+    st->drivers = xgrow(st->drivers, &st->driver_capacity, st->driver_count + 1,
+                        sizeof(*st->drivers));
     d = &st->drivers[st->driver_count++];
     d->name = xstrndup(name, len);
     d->where = where;
@@ -575,15 +599,16 @@ static int read_filesystem(struct source *src, yaml_node_t *n,
     if (is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(src, n, "storage.filesystem", "expected a mapping of "
+        return fail(src, n, "storage.filesystem",
+                    "expected a mapping of "
                     "driver parameters such as rootdirectory, got %s",
                     describe(n, buf, sizeof(buf)));
     if (get_key(src, n, "rootdirectory", "storage.filesystem", &root) != 0)
         return -1;
     if (!root)
         return 0;
-    if (read_path(src, root, "storage.filesystem.rootdirectory",
-                  &st->root) != 0)
+    if (read_path(src, root, "storage.filesystem.rootdirectory", &st->root) !=
+        0)
         return -1;
     st->root_where = where_of(src, root);
     return 0;
@@ -598,8 +623,10 @@ static int read_delete(struct source *src, yaml_node_t *n, struct storage *st)
     if (is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(src, n, "storage.delete", "expected a mapping such as "
-                    "{enabled: true}, got %s", describe(n, buf, sizeof(buf)));
+        return fail(src, n, "storage.delete",
+                    "expected a mapping such as "
+                    "{enabled: true}, got %s",
+                    describe(n, buf, sizeof(buf)));
     if (get_key(src, n, "enabled", "storage.delete", &enabled) != 0)
         return -1;
     if (!enabled)
@@ -608,21 +635,21 @@ static int read_delete(struct source *src, yaml_node_t *n, struct storage *st)
                      &st->delete_enabled);
 }
 
-/* storage.maintenance.readonly: the registry requires a mapping, and
- * does not start with a bare true or an empty value. */
-static int read_readonly(struct source *src, yaml_node_t *n,
-                         struct storage *st)
+/* Read storage.maintenance.readonly, which must be a mapping because the
+ * registry does not start with a bare true or an empty value. */
+static int read_readonly(struct source *src, yaml_node_t *n, struct storage *st)
 {
     yaml_node_t *enabled;
     char buf[64];
 
     storage_clear_readonly(st);
     if (is_null(n) || n->type != YAML_MAPPING_NODE)
-        return fail(src, n, "storage.maintenance.readonly", "expected a "
+        return fail(src, n, "storage.maintenance.readonly",
+                    "expected a "
                     "mapping such as {enabled: true}, got %s",
                     describe(n, buf, sizeof(buf)));
-    if (get_key(src, n, "enabled", "storage.maintenance.readonly",
-                &enabled) != 0)
+    if (get_key(src, n, "enabled", "storage.maintenance.readonly", &enabled) !=
+        0)
         return -1;
     st->readonly_present = 1;
     st->readonly_where = where_of(src, enabled ? enabled : n);
@@ -642,7 +669,8 @@ static int read_maintenance(struct source *src, yaml_node_t *n,
     if (is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(src, n, "storage.maintenance", "expected a mapping such "
+        return fail(src, n, "storage.maintenance",
+                    "expected a mapping such "
                     "as {readonly: {enabled: true}}, got %s",
                     describe(n, buf, sizeof(buf)));
     if (get_key(src, n, "readonly", "storage.maintenance", &readonly) != 0)
@@ -650,12 +678,13 @@ static int read_maintenance(struct source *src, yaml_node_t *n,
     return readonly ? read_readonly(src, readonly, st) : 0;
 }
 
-/* Keys of storage that configure the registry rather than name a driver
- * (distribution 2.8 and 3.0). */
+/* Keys of storage that configure the registry rather than name a driver:
+ * maintenance, cache, delete and redirect in distribution 2.8, and tag in
+ * some later releases. */
 static int is_storage_option(const char *name)
 {
     static const char *const options[] = {"maintenance", "cache", "delete",
-                                          "redirect", "tag", NULL};
+                                          "redirect",    "tag",   NULL};
 
     for (const char *const *o = options; *o; o++)
         if (strcmp(name, *o) == 0)
@@ -687,8 +716,7 @@ static int read_storage_entry(struct source *src, struct entry *e,
  * options, or a bare driver name (the registry reads "storage: s3" as the
  * s3 driver with no parameters). An empty value leaves no driver.
  */
-static int read_storage(struct source *src, yaml_node_t *n,
-                        struct storage *st)
+static int read_storage(struct source *src, yaml_node_t *n, struct storage *st)
 {
     struct entries e = {0};
     char buf[64];
@@ -703,16 +731,17 @@ static int read_storage(struct source *src, yaml_node_t *n,
         return 0;
     }
     if (n->type != YAML_MAPPING_NODE)
-        return fail(src, n, "storage", "expected a mapping with a driver "
+        return fail(src, n, "storage",
+                    "expected a mapping with a driver "
                     "key such as filesystem, got %s",
                     describe(n, buf, sizeof(buf)));
-    rc = collect(src, n, 0, 0, &e);
+    rc = collect(src, n, 0, &e);
     for (size_t i = 0; rc == 0 && i < e.count; i++) {
-        long w = winner(src, &e, i, "storage");
+        int last = is_last_write(src, &e, i, "storage");
 
-        if (w == -2)
+        if (last < 0)
             rc = -1;
-        else if ((size_t)w == i)
+        else if (last)
             rc = read_storage_entry(src, &e.items[i], st);
     }
     free(e.items);
@@ -726,10 +755,12 @@ static int read_top(struct source *src, struct storage *st)
     char buf[64];
 
     if (!root)
-        return fail(src, NULL, NULL, "the file is empty; expected a "
+        return fail(src, NULL, NULL,
+                    "the file is empty; expected a "
                     "registry configuration with a storage section");
     if (root->type != YAML_MAPPING_NODE)
-        return fail(src, root, NULL, "expected a mapping of settings such "
+        return fail(src, root, NULL,
+                    "expected a mapping of settings such "
                     "as version and storage at the top level, got %s",
                     describe(root, buf, sizeof(buf)));
     if (get_key(src, root, "storage", NULL, &storage) != 0)
@@ -762,7 +793,7 @@ static int compare_env_names(const void *a, const void *b)
     return (nx > ny) - (nx < ny);
 }
 
-/* Is name (of length len) the section name word, and is the rest rest? */
+/* Whether section (len bytes, not NUL-terminated) is exactly word. */
 static int env_is(const char *section, size_t len, const char *word)
 {
     return strlen(word) == len && memcmp(section, word, len) == 0;
@@ -786,9 +817,9 @@ static struct driver *add_env_driver(struct storage *st, const char *section,
 }
 
 /*
- * Apply one variable whose name is REGISTRY_STORAGE_<section>[_<rest>]
- * (rest is NULL when absent). value_root is the variable's value parsed
- * as YAML, as the registry parses it; NULL when the value is empty.
+ * Apply one variable whose name is REGISTRY_STORAGE_<section>[_<rest>],
+ * where rest is NULL when absent. value_root is the variable's value parsed
+ * as YAML, as the registry parses it, and NULL when the value is empty.
  */
 static int apply_env_section(struct source *src, const char *section,
                              size_t len, const char *rest,
@@ -814,9 +845,11 @@ static int apply_env_section(struct source *src, const char *section,
          * so it ignores the variable. With no readonly mapping it creates
          * one that its own check then rejects, and it does not start. */
         if (strncmp(rest, "READONLY_", 9) == 0 && !st->readonly_present)
-            return fail(src, NULL, NULL, "the registry does not start with "
-                        "this variable; set REGISTRY_STORAGE_MAINTENANCE_"
-                        "READONLY='{enabled: true}' instead");
+            return fail(src, NULL, NULL,
+                        "the registry does not start with "
+                        "this variable unless storage.maintenance.readonly "
+                        "is set, and then ignores it; set REGISTRY_STORAGE_"
+                        "MAINTENANCE_READONLY='{enabled: true}' instead");
         return 0;
     }
     if (env_is(section, len, "CACHE") || env_is(section, len, "REDIRECT") ||
@@ -847,6 +880,7 @@ static int apply_env_entry(const char *entry, struct storage *st, char *err,
     const char *value = entry[name_len] ? entry + name_len + 1 : "";
     struct source src = {name, 0, NULL, err, err_size};
     yaml_document_t doc;
+    yaml_node_t *value_root;
     int rc;
 
     if (load_document(&src, value, strlen(value), &doc) != 0) {
@@ -854,18 +888,18 @@ static int apply_env_entry(const char *entry, struct storage *st, char *err,
         return -1;
     }
     src.doc = &doc;
+    value_root = yaml_document_get_root_node(&doc);
     if (name_len == ENV_PREFIX_LEN) {
-        rc = read_storage(&src, yaml_document_get_root_node(&doc), st);
+        rc = read_storage(&src, value_root, st);
     } else {
         const char *section = name + ENV_PREFIX_LEN + 1;
         const char *sep = strchr(section, '_');
         size_t len = sep ? (size_t)(sep - section) : strlen(section);
 
-        rc = len == 0 ? 0
-                      : apply_env_section(&src, section, len,
-                                          sep ? sep + 1 : NULL,
-                                          yaml_document_get_root_node(&doc),
-                                          st);
+        rc = 0;
+        if (len > 0)
+            rc = apply_env_section(&src, section, len, sep ? sep + 1 : NULL,
+                                   value_root, st);
     }
     yaml_document_delete(&doc);
     free(name);
@@ -899,25 +933,29 @@ static int apply_env(char *const *envp, struct storage *st, char *err,
 /*** result ***/
 
 /* Require exactly one driver, the filesystem one. */
-static int check_driver(const struct storage *st, const char *path,
-                        char *err, size_t err_size)
+static int check_driver(const struct storage *st, const char *path, char *err,
+                        size_t err_size)
 {
     if (st->driver_count == 0) {
-        snprintf(err, err_size, "%s: storage: no storage driver is "
+        snprintf(err, err_size,
+                 "%s: storage: no storage driver is "
                  "configured; regprune reads the tree of the filesystem "
-                 "driver, set with storage.filesystem.rootdirectory", path);
+                 "driver, set with storage.filesystem.rootdirectory",
+                 path);
         return -1;
     }
     if (st->driver_count > 1) {
         const struct driver *a = &st->drivers[0], *b = &st->drivers[1];
 
-        snprintf(err, err_size, "%s: storage: more than one storage driver "
+        snprintf(err, err_size,
+                 "%s: storage: more than one storage driver "
                  "('%s' at %s, '%s' at %s); the registry accepts exactly one",
                  path, a->name, a->where, b->name, b->where);
         return -1;
     }
     if (strcmp(st->drivers[0].name, "filesystem") != 0) {
-        snprintf(err, err_size, "%s: storage driver '%s' is not supported: "
+        snprintf(err, err_size,
+                 "%s: storage driver '%s' is not supported: "
                  "regprune reads the tree of the filesystem driver, so for "
                  "other storage use the registry's own garbage-collect",
                  st->drivers[0].where, st->drivers[0].name);
@@ -959,10 +997,10 @@ int config_load(const char *path, char *const *envp,
 
     out->path = xstrdup(path);
     out->driver = xstrdup("filesystem");
-    out->root_directory = st.root ? take(&st.root)
-                                  : xstrdup(CONFIG_DEFAULT_ROOT);
-    out->root_source = st.root_where ? take(&st.root_where)
-                                     : xstrdup("default");
+    out->root_directory =
+        st.root ? take(&st.root) : xstrdup(CONFIG_DEFAULT_ROOT);
+    out->root_source =
+        st.root_where ? take(&st.root_where) : xstrdup("default");
     out->readonly = st.readonly;
     out->readonly_source = take(&st.readonly_where);
     out->delete_enabled = st.delete_enabled;

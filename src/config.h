@@ -1,17 +1,16 @@
 /*
  * The storage settings of the distribution registry's own config.yml
  * (Debian: /etc/docker/registry/config.yml), read with libyaml, with the
- * registry's REGISTRY_STORAGE* environment overrides applied on top. The
- * strings in struct registry_config belong to it; config_free releases
- * them.
+ * registry's REGISTRY_STORAGE* environment overrides applied on top.
+ * struct registry_config owns its strings, and config_free releases them.
  */
 #ifndef REGPRUNE_CONFIG_H
 #define REGPRUNE_CONFIG_H
 
 #include <stddef.h>
 
-/* The filesystem driver's rootdirectory when the configuration sets none
- * (distribution 2.x and 3.x). */
+/* The filesystem driver's rootdirectory when the configuration sets none,
+ * as the distribution documentation gives it. */
 #define CONFIG_DEFAULT_ROOT "/var/lib/registry"
 /* A registry configuration is a few kilobytes; larger files are rejected
  * before parsing. */
@@ -24,11 +23,11 @@ struct registry_config {
     char *path;           /* the file read */
     char *driver;         /* always "filesystem" after a successful load */
     char *root_directory; /* absolute; CONFIG_DEFAULT_ROOT when unset */
-    /* Where root_directory comes from: "FILE:LINE:COLUMN", the name of an
+    /* Origin of root_directory: "FILE:LINE:COLUMN", the name of an
      * environment variable, or "default". */
     char *root_source;
     int readonly; /* storage.maintenance.readonly.enabled */
-    /* Where readonly was set, in the form of root_source, or NULL when the
+    /* Origin of readonly in the form of root_source, or NULL when the
      * configuration has no storage.maintenance.readonly. */
     char *readonly_source;
     int delete_enabled; /* storage.delete.enabled */
@@ -36,11 +35,14 @@ struct registry_config {
 
 /*
  * Read the registry configuration at path into out, then apply the
- * overrides among envp ("NAME=VALUE" strings ending with NULL, such as
- * environ; NULL for none) the way the registry does: REGISTRY_STORAGE,
- * REGISTRY_STORAGE_FILESYSTEM[_ROOTDIRECTORY], REGISTRY_STORAGE_DELETE
- * [_ENABLED], REGISTRY_STORAGE_MAINTENANCE[_READONLY] and any other
- * REGISTRY_STORAGE_<DRIVER>, in the byte order of their names.
+ * overrides among envp the way the registry does. envp holds "NAME=VALUE"
+ * strings and ends with NULL, like environ, or is NULL for no overrides.
+ * The variables read are REGISTRY_STORAGE, REGISTRY_STORAGE_FILESYSTEM
+ * [_ROOTDIRECTORY], REGISTRY_STORAGE_DELETE[_ENABLED],
+ * REGISTRY_STORAGE_MAINTENANCE[_READONLY] and any other
+ * REGISTRY_STORAGE_<DRIVER>, applied in the byte order of their names.
+ * REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED is an error unless the
+ * configuration sets readonly, because the registry does not start then.
  *
  * Return 0, or -1 with err naming the file, line and column (or the
  * environment variable) and the key at fault. A storage driver other than

@@ -14,6 +14,7 @@
 
 #include "apply.h"
 #include "check.h"
+#include "config.h"
 #include "inuse.h"
 #include "inventory.h"
 #include "journal.h"
@@ -31,6 +32,8 @@
 #ifndef REGPRUNE_VERSION
 #define REGPRUNE_VERSION "unknown"
 #endif
+
+extern char **environ;
 
 enum {
     EXIT_OK = 0,
@@ -86,9 +89,13 @@ static const char help_text[] =
     "what changed\n"
     "\n"
     "options:\n"
-    "  --root DIR          the registry's rootdirectory (default: "
-    "$REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,\n"
-    "                      then /var/lib/registry)\n"
+    "  --root DIR          the registry's rootdirectory (default: from "
+    "--config, then\n"
+    "                      $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, then "
+    "/var/lib/registry)\n"
+    "  --config FILE       the registry's config.yml: its storage root and "
+    "read-only\n"
+    "                      setting, after its REGISTRY_STORAGE* variables\n"
     "  --policy FILE       Lua policy file; repeat to run several in order\n"
     "  --set NAME=VALUE    a policy parameter, in regprune.params.NAME\n"
     "  --now TIME          the policy clock, RFC 3339 or Unix seconds "
@@ -157,6 +164,7 @@ struct options {
     const char *inventory; /* evaluate against this ls --json file */
     const char *trash;     /* move removals here instead of deleting */
     const char *plan_out;  /* write the plan as JSON to this file */
+    const char *config;    /* the registry's config.yml */
     struct reviewed_plan *reviewed; /* apply: the plan to stay within */
     const char *audit_log; /* JSON lines of every removal */
     const char *empty_trash;
@@ -253,6 +261,8 @@ static int parse_value_option(struct options *o, const char *name,
                                value);
     } else if (strcmp(name, "--trash") == 0) {
         o->trash = value;
+    } else if (strcmp(name, "--config") == 0) {
+        o->config = value;
     } else if (strcmp(name, "--plan-out") == 0) {
         o->plan_out = value;
     } else if (strcmp(name, "--log") == 0) {
@@ -309,7 +319,7 @@ static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
     "--policy-timeout", "--inventory", "--expect", "--policy-new", "--trash",
-    "--log", "--empty-trash", "--older-than", "--plan-out", NULL};
+    "--log", "--empty-trash", "--older-than", "--plan-out", "--config", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -1186,6 +1196,38 @@ out:
     return status;
 }
 
+/*
+ * Read --config: the root unless --root names one, and a warning before a
+ * run that deletes while the registry is not read-only. Return -1 to go
+ * on, or an exit status.
+ */
+static int use_config(struct options *o, struct registry_config *cfg)
+{
+    char err[1024];
+    int deletes = !o->dry_run && !o->inventory &&
+                  (is_command(o, "prune") || is_command(o, "delete") ||
+                   is_command(o, "gc") || is_command(o, "apply"));
+
+    if (config_load(o->config, environ, cfg, err, sizeof(err)) != 0) {
+        log_error("%s; nothing was deleted", err);
+        return EXIT_FAILED;
+    }
+    if (!o->root) {
+        o->root = cfg->root_directory;
+        log_info("storage root %s (from %s)", cfg->root_directory,
+                 cfg->root_source);
+    } else if (strcmp(o->root, cfg->root_directory) != 0) {
+        log_warning("--root %s differs from %s in %s", o->root,
+                    cfg->root_directory, cfg->root_source);
+    }
+    if (deletes && !cfg->readonly)
+        log_warning("%s: storage.maintenance.readonly is not enabled; stop "
+                    "the registry, or set readonly to {enabled: true} and "
+                    "restart it, before deleting",
+                    cfg->path);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {
@@ -1197,12 +1239,16 @@ int main(int argc, char **argv)
         .older_than = -1,
         .max_delete_fraction = -1,
     };
+    struct registry_config cfg;
     int rc;
 
+    memset(&cfg, 0, sizeof(cfg));
     o.now = (int64_t)time(NULL);
     rc = parse_args(argc, argv, &o);
     if (rc < 0)
         rc = check_command(&o);
+    if (rc < 0 && o.config)
+        rc = use_config(&o, &cfg);
     if (rc < 0) {
         if (!o.root)
             o.root = getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
@@ -1223,6 +1269,7 @@ int main(int argc, char **argv)
         else
             rc = run(&o);
     }
+    config_free(&cfg);
     for (size_t i = 0; i < o.param_count; i++)
         free((char *)o.params[i].name);
     free(o.params);

@@ -1112,6 +1112,44 @@ test_apply_reviewed_plan() {
     expect_err "--plan-out goes with --dry-run"
 }
 
+test_config_file_root_and_readonly() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    cat >"$work/config.yml" <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $root
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+EOF
+    "$REGPRUNE" --config "$work/config.yml" prune --policy "$work/p.lua" \
+        --json >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 0
+    expect_err "storage.maintenance.readonly is not enabled"
+    gone "$(tagdir team/app v1.0.0)"
+    cat >"$work/s3.yml" <<'EOF'
+version: 0.1
+storage:
+  s3:
+    bucket: images
+EOF
+    "$REGPRUNE" --config "$work/s3.yml" ls >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 1
+    expect_err "storage driver 's3' is not supported"
+    # The registry's own environment override wins over the file.
+    mk t2 < <(basic_spec)
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=$root "$REGPRUNE" \
+        --config "$work/config.yml" ls --json >"$work/out" 2>"$work/err"
+    rc=$?
+    expect_rc 0
+    jq_true '[.repositories[] | .tags[]] | length == 5'
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done

@@ -112,10 +112,7 @@ static void load_fails_env(const char *text, char *const *envp)
     config_free(&c);
 }
 
-static void load_fails(const char *text)
-{
-    load_fails_env(text, NULL);
-}
+static void load_fails(const char *text) { load_fails_env(text, NULL); }
 
 /*** the file ***/
 
@@ -192,7 +189,7 @@ static void test_config_readonly_yaml11_booleans(void **state)
     static const struct {
         const char *word;
         int value;
-    } cases[] = {{"yes", 1}, {"on", 1},  {"True", 1}, {"Y", 1},
+    } cases[] = {{"yes", 1}, {"on", 1},  {"True", 1},  {"Y", 1},
                  {"no", 0},  {"off", 0}, {"FALSE", 0}, {"!!bool true", 1}};
 
     (void)state;
@@ -525,7 +522,12 @@ static void test_config_aliases_resolved(void **state)
     config_free(&c);
 }
 
-/* The registry (go-yaml v2) applies merge keys; explicit keys win. */
+/*
+ * The registry (go-yaml v2) applies a merge key at its place in the
+ * mapping: keys after it override the merged ones, keys before it are
+ * overwritten, and in a list of mappings the first wins. docker-registry
+ * 2.8.2 serves from /srv/merged in the second case.
+ */
 static void test_config_merge_keys(void **state)
 {
     struct registry_config c;
@@ -546,14 +548,49 @@ static void test_config_merge_keys(void **state)
             "    <<: [*ro, {readonly: {enabled: false}}]\n",
             &c);
     assert_string_equal(c.root_directory, "/srv/common");
+    assert_string_equal(c.root_source, at("3:20"));
     assert_int_equal(c.delete_enabled, 0);
     assert_int_equal(c.readonly, 1);
+    config_free(&c);
+
+    load_ok("merged: &merged\n"
+            "  filesystem:\n"
+            "    rootdirectory: /srv/merged\n"
+            "storage:\n"
+            "  filesystem:\n"
+            "    rootdirectory: /srv/explicit\n"
+            "  <<: *merged\n",
+            &c);
+    assert_string_equal(c.root_directory, "/srv/merged");
+    config_free(&c);
+
+    load_ok("x: &x {rootdirectory: /srv/x}\n"
+            "y: &y {rootdirectory: /srv/y}\n"
+            "storage:\n"
+            "  filesystem:\n"
+            "    <<: [*x, *y]\n",
+            &c);
+    assert_string_equal(c.root_directory, "/srv/x");
     config_free(&c);
 
     load_fails("storage:\n"
                "  <<: /srv\n"
                "  filesystem:\n");
     assert_contains(err, at("2:7: <<: a merge key takes a mapping"));
+}
+
+/* go-yaml v2 lets a later anchor of the same name win, but libyaml 0.2.5
+ * rejects the file. */
+static void test_config_anchor_redefined_rejected(void **state)
+{
+    (void)state;
+    load_fails("a: &root /srv/a\n"
+               "b: &root /srv/b\n"
+               "storage:\n"
+               "  filesystem:\n"
+               "    rootdirectory: *root\n");
+    assert_contains(err, at("2:4: invalid YAML: "));
+    assert_contains(err, "duplicate anchor");
 }
 
 static void test_config_merge_cycle_rejected(void **state)
@@ -568,16 +605,15 @@ static void test_config_merge_cycle_rejected(void **state)
 /* Nine levels of nine aliases would be 9^9 mappings if expanded. */
 static void test_config_alias_bomb(void **state)
 {
-    static const char bomb[] =
-        "a: &a [x, x, x, x, x, x, x, x, x]\n"
-        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-        "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
-        "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
-        "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
+    static const char bomb[] = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+                               "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                               "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                               "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                               "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                               "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                               "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                               "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
     static const char merge_bomb[] =
         "a: &a {}\n"
         "b: &b {<<: [*a, *a, *a, *a, *a, *a, *a, *a, *a]}\n"
@@ -644,11 +680,9 @@ static void test_config_huge_file_rejected(void **state)
     (void)state;
     memset(text, '#', len);
     memcpy(text, "storage:\n  filesystem:\n", 23);
-    text[23] = '#';
     write_config(text, len);
     free(text);
-    assert_int_equal(config_load(config_path, NULL, &c, err, sizeof(err)),
-                     -1);
+    assert_int_equal(config_load(config_path, NULL, &c, err, sizeof(err)), -1);
     assert_contains(err, "larger than 1024 KiB");
 }
 
@@ -671,7 +705,6 @@ static void test_config_missing_file(void **state)
 static void test_config_binary_rejected(void **state)
 {
     (void)state;
-    write_config("storage:\n  filesystem: \x01\n", 25);
     load_fails("storage:\n  filesystem: \x01\n");
     assert_contains(err, "invalid YAML: control characters are not allowed");
 }
@@ -682,8 +715,7 @@ static void test_config_env_rootdirectory(void **state)
 {
     char *const env[] = {
         (char *)"PATH=/usr/bin",
-        (char *)"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/env",
-        NULL};
+        (char *)"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/env", NULL};
     struct registry_config c;
 
     (void)state;
@@ -703,8 +735,8 @@ static void test_config_env_rootdirectory(void **state)
 
 static void test_config_env_rootdirectory_invalid(void **state)
 {
-    char *const empty[] = {
-        (char *)"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=", NULL};
+    char *const empty[] = {(char *)"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=",
+                           NULL};
     char *const relative[] = {
         (char *)"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=data", NULL};
 
@@ -722,12 +754,11 @@ static void test_config_env_rootdirectory_invalid(void **state)
 static void test_config_env_readonly(void **state)
 {
     char *const on[] = {
-        (char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY={enabled: true}",
-        NULL};
+        (char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY={enabled: true}", NULL};
     char *const off[] = {
         (char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY=enabled: false", NULL};
-    char *const bare[] = {
-        (char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY=true", NULL};
+    char *const bare[] = {(char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY=true",
+                          NULL};
     char *const broken[] = {
         (char *)"REGISTRY_STORAGE_MAINTENANCE_READONLY={enabled: true", NULL};
     struct registry_config c;
@@ -768,7 +799,8 @@ static void test_config_env_readonly_enabled(void **state)
     (void)state;
     load_fails_env(debian_config, env);
     assert_contains(err, "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: the "
-                         "registry does not start with this variable");
+                         "registry does not start with this variable unless "
+                         "storage.maintenance.readonly is set");
     assert_contains(err, "REGISTRY_STORAGE_MAINTENANCE_READONLY='{enabled: "
                          "true}'");
 
@@ -782,8 +814,7 @@ static void test_config_env_readonly_enabled(void **state)
 
 static void test_config_env_delete(void **state)
 {
-    char *const off[] = {(char *)"REGISTRY_STORAGE_DELETE_ENABLED=false",
-                         NULL};
+    char *const off[] = {(char *)"REGISTRY_STORAGE_DELETE_ENABLED=false", NULL};
     char *const on[] = {(char *)"REGISTRY_STORAGE_DELETE_ENABLED=true", NULL};
     char *const section[] = {(char *)"REGISTRY_STORAGE_DELETE={enabled: yes}",
                              NULL};
@@ -813,8 +844,7 @@ static void test_config_env_delete(void **state)
 /* REGISTRY_STORAGE replaces the whole section, options included. */
 static void test_config_env_storage_driver(void **state)
 {
-    char *const to_filesystem[] = {(char *)"REGISTRY_STORAGE=filesystem",
-                                   NULL};
+    char *const to_filesystem[] = {(char *)"REGISTRY_STORAGE=filesystem", NULL};
     char *const to_s3[] = {(char *)"REGISTRY_STORAGE=s3", NULL};
     char *const to_mapping[] = {
         (char *)"REGISTRY_STORAGE={filesystem: {rootdirectory: /srv/m}, "
@@ -912,6 +942,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_duplicate_key_rejected),
         cmocka_unit_test(test_config_aliases_resolved),
         cmocka_unit_test(test_config_merge_keys),
+        cmocka_unit_test(test_config_anchor_redefined_rejected),
         cmocka_unit_test(test_config_merge_cycle_rejected),
         cmocka_unit_test(test_config_alias_bomb),
         cmocka_unit_test(test_config_deep_nesting_rejected),
