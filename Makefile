@@ -78,7 +78,7 @@ $(BUILD) $(BUILD)/obj:
 # end-to-end test against a real docker-registry server and skopeo.
 test: deps
 	$(MAKE) all
-	$(MAKE) unit-test cli-test policy-test integration-test
+	$(MAKE) unit-test cli-test policy-test integration-test docs-test
 
 deps:
 	tools/install-deps test
@@ -130,6 +130,120 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/regprune
 
 clean:
-	rm -rf build build-asan build-ubsan regprune
+	rm -rf build build-asan build-ubsan build-fuzz regprune
+
+# Fuzzing with clang and libFuzzer (Debian: clang libclang-rt-14-dev).
+# `make fuzz` builds each fuzz/fuzz_*.c into build-fuzz/ and runs it for
+# FUZZ_TIME seconds from its seeds in fuzz/corpus/; new inputs are kept in
+# build-fuzz/corpus/ and crash inputs in build-fuzz/. `make fuzz-regress`
+# runs every seed and fuzz/regressions/ input once, which takes seconds.
+
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+
+.PHONY: fuzz fuzz-build fuzz-regress lint
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t || exit 1; \
+	  echo "== $$t for $(FUZZ_TIME) s"; \
+	  dict=; test -f fuzz/$$t.dict && dict=-dict=fuzz/$$t.dict; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/$$t- $$dict \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t || status=1; \
+	done; exit $$status
+
+fuzz-regress: $(FUZZ_BINS)
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t"; \
+	  $(FUZZ_BUILD)/$$t -runs=0 fuzz/corpus/$$t \
+	    $$(test -d fuzz/regressions/$$t && echo fuzz/regressions/$$t) \
+	    || status=1; \
+	done; exit $$status
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
+	@echo "  CC   $@"
+	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) \
+	  -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(FUZZ_BUILD)/libregprune.a: $(FUZZ_OBJS)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_BUILD)/libregprune.a
+	@echo "  LINK $@"
+	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  $(FUZZ_BUILD)/libregprune.a $(PKG_LIBS)
+
+$(FUZZ_BUILD) $(FUZZ_BUILD)/obj:
+	$(Q)mkdir -p $@
+
+# Static analysis: cppcheck 2.10 and clang-tidy 14 (Debian: cppcheck
+# clang-tidy), configured by .cppcheck-suppressions and .clang-tidy.
+
+LINT_SRCS = $(wildcard src/*.c) $(wildcard fuzz/*.c)
+# cppcheck reads jansson.h for json_object_foreach and json_array_foreach
+# and skips the other system headers.
+JANSSON_H = $(shell pkg-config --variable=includedir jansson)/jansson.h
+LINT_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -Isrc -Ifuzz $(PKG_CFLAGS) \
+	-DREGPRUNE_VERSION='"lint"'
+
+lint:
+	@status=0; \
+	echo "  CPPCHECK"; \
+	cppcheck --quiet --std=c11 --error-exitcode=1 \
+	  --enable=warning,style,performance,portability \
+	  --library=posix,gnu,lua --include=$(JANSSON_H) \
+	  --inline-suppr --suppressions-list=.cppcheck-suppressions \
+	  -D_DEFAULT_SOURCE -D_GNU_SOURCE -DREGPRUNE_VERSION='"lint"' \
+	  -Isrc -Ifuzz $(LINT_SRCS) || status=1; \
+	echo "  CLANG-TIDY"; \
+	clang-tidy --quiet $(LINT_SRCS) -- $(LINT_CFLAGS) || status=1; \
+	exit $$status
+
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d)
+
+# Documentation: the JSON Schemas, the manual pages and the bash completion,
+# checked against the program. docs-test needs the Debian packages
+# python3-jsonschema, man-db and groff-base.
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/regprune
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
+.PHONY: docs-test install-docs uninstall-docs
+
+# Every script runs even when an earlier one fails.
+docs-test: all
+	@rc=0; for t in validate completion manpages; do echo "== $$t"; \
+	  $(TEST_ENV) tests/docs/$$t.sh || rc=1; done; exit $$rc
+
+install: install-docs
+
+install-docs:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 docs/regprune.1 $(DESTDIR)$(MANDIR)/man1/regprune.1
+	install -m 644 docs/regprune-policy.5 \
+	  $(DESTDIR)$(MANDIR)/man5/regprune-policy.5
+	install -m 644 docs/safety.md docs/policy.md docs/*.schema.json \
+	  $(DESTDIR)$(DOCDIR)/
+	install -m 644 completion/regprune.bash \
+	  $(DESTDIR)$(BASHCOMPDIR)/regprune
+
+uninstall: uninstall-docs
+
+uninstall-docs:
+	rm -f $(DESTDIR)$(MANDIR)/man1/regprune.1 \
+	  $(DESTDIR)$(MANDIR)/man5/regprune-policy.5 \
+	  $(DESTDIR)$(BASHCOMPDIR)/regprune
+	rm -rf $(DESTDIR)$(DOCDIR)

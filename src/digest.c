@@ -48,7 +48,8 @@ void digest_to_hex(const struct digest *d, char hex[DIGEST_HEX_LEN + 1])
 
 void digest_to_text(const struct digest *d, char text[DIGEST_TEXT_LEN + 1])
 {
-    memcpy(text, "sha256:", 7);
+    /* digest_to_hex writes the terminating NUL. */
+    memcpy(text, "sha256:", 7); // NOLINT(bugprone-not-null-terminated-result)
     digest_to_hex(d, text + 7);
 }
 

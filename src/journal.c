@@ -195,7 +195,7 @@ int journal_write(struct registry *reg, const struct plan *plan, char *err,
         digest_to_hex(&reg->ids.digests[plan->blobs[i].id], hex);
         fprintf(f, "blob %s\n", hex);
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
         snprintf(err, err_size, "cannot write the journal %s: %s", tmp,
                  strerror(errno));
         goto out;

@@ -117,10 +117,12 @@ static const char help_text[] =
     "deletes more\n"
     "                      than N tags\n"
     "  --max-delete-fraction P  likewise when it deletes more than P (0.5 "
-    "or 50%%) of\n"
+    "or 50%) of\n"
     "                      one repository's tags\n"
-    "  --max-instructions N  Lua instructions per repository (default "
-    "100000000)\n"
+    "  --max-instructions N  Lua instructions per policy call: one file's "
+    "top level,\n"
+    "                      or its policy(repo) for one repository "
+    "(default 100000000)\n"
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
     "  --policy-timeout DURATION  wall clock for one policy call "
     "(default 60s)\n"
@@ -453,11 +455,14 @@ static int check_command(const struct options *o)
         return usage_error("%s", "gc --empty-trash DIR --older-than DURATION "
                            "go together");
     if (!is_command(o, "prune") && !is_command(o, "delete") &&
-        (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0 ||
-         o->allow_empty))
-        return usage_error("--in-use, --max-delete, --max-delete-fraction "
-                           "and --allow-empty apply to prune and delete, "
-                           "not %s", c);
+        (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0))
+        return usage_error("--in-use, --max-delete and --max-delete-fraction "
+                           "apply to prune and delete, not %s", c);
+    if (o->allow_empty && !is_command(o, "prune"))
+        return usage_error("--allow-empty applies to prune, not %s", c);
+    if (o->json && (is_command(o, "explain") || is_command(o, "diff") ||
+                    is_command(o, "restore")))
+        return usage_error("%s writes text only; --json does not apply", c);
     if (o->untagged && !is_command(o, "gc"))
         return usage_error("--untagged belongs to gc, not %s", c);
     if (o->dry_run && !is_command(o, "prune") && !is_command(o, "delete") &&
@@ -720,6 +725,14 @@ static int plan_removes_anything(const struct plan *plan)
 static int load(struct registry *reg, const struct options *o,
                 int *lock_fd);
 
+/* Whether the run removes anything, so that it needs the lock. */
+static int deletes(const struct options *o)
+{
+    return !o->dry_run && !o->inventory && !o->expect &&
+           (is_command(o, "prune") || is_command(o, "delete") ||
+            is_command(o, "gc") || is_command(o, "apply"));
+}
+
 /* Split "REPO:TAG" at the colon after the last slash; NULL if none. */
 static struct tag *find_tag_arg(struct registry *reg, const char *arg,
                                 struct repo **repo_out)
@@ -756,6 +769,7 @@ static int check_expectations(struct registry *reg, const char *path)
     }
     while (fgets(line, sizeof(line), f)) {
         char verdict[16], ref[900];
+        struct repo *repo = NULL;
         struct tag *t;
 
         lineno++;
@@ -768,13 +782,16 @@ static int check_expectations(struct registry *reg, const char *path)
             fclose(f);
             return EXIT_USAGE;
         }
-        t = find_tag_arg(reg, ref, NULL);
+        t = find_tag_arg(reg, ref, &repo);
         if (!t) {
             log_error("%s:%d: no tag %s in the registry", path, lineno, ref);
             fclose(f);
             return EXIT_USAGE;
         }
         checked++;
+        /* A frozen repository loses nothing, whatever the verdict. */
+        if (repo && repo->frozen)
+            t->remove = 0;
         if ((strcmp(verdict, "delete") == 0) != t->remove) {
             const char *reason = t->remove ? t->delete_reason
                                            : t->keep_reason;
@@ -802,6 +819,8 @@ static int run_apply(struct options *o)
     char err[1024];
     int rc;
 
+    if (o->arg_count != 1)
+        return EXIT_USAGE;
     if (apply_load(o->args[0], &rp, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return EXIT_FAILED;
@@ -809,6 +828,7 @@ static int run_apply(struct options *o)
     o->reviewed = &rp;
     o->arg_count = 0;
     rc = run(o);
+    o->reviewed = NULL;
     apply_free(&rp);
     return rc;
 }
@@ -821,6 +841,8 @@ static int run_restore(const struct options *o)
     int lock_fd = -1, status = EXIT_OK;
     long failed;
 
+    if (o->arg_count != 1)
+        return EXIT_USAGE;
     if (scan_open(&reg, o->root, err, sizeof(err)) != 0) {
         log_error("%s", err);
         registry_free(&reg);
@@ -974,7 +996,6 @@ static int run_diff(struct options *o)
 static int load(struct registry *reg, const struct options *o, int *lock_fd)
 {
     char err[1024];
-    int is_ls = strcmp(o->command, "ls") == 0;
     int is_gc = strcmp(o->command, "gc") == 0;
 
     if (o->inventory) {
@@ -990,7 +1011,7 @@ static int load(struct registry *reg, const struct options *o, int *lock_fd)
         log_error("%s", err);
         return EXIT_FAILED;
     }
-    if (!is_ls && !o->dry_run) {
+    if (deletes(o)) {
         *lock_fd = remove_lock(o->root);
         if (*lock_fd < 0)
             return EXIT_FAILED;
@@ -1087,6 +1108,7 @@ static int execute(struct registry *reg, const struct options *o, int status)
 {
     struct plan plan;
     char err[1024];
+    long journaled;
     int is_gc = strcmp(o->command, "gc") == 0 ||
                 (o->reviewed && strcmp(o->reviewed->command, "gc") == 0);
     int real = !o->dry_run && !o->inventory;
@@ -1106,7 +1128,8 @@ static int execute(struct registry *reg, const struct options *o, int status)
         log_error("%s; nothing was deleted", err);
         return EXIT_FAILED;
     }
-    if (!o->inventory && journal_apply(reg, err, sizeof(err)) < 0) {
+    journaled = o->inventory ? 0 : journal_apply(reg, err, sizeof(err));
+    if (journaled < 0) {
         log_error("%s", err);
         return EXIT_FAILED;
     }
@@ -1140,10 +1163,14 @@ static int execute(struct registry *reg, const struct options *o, int status)
         }
         if (remove_execute(reg, &plan, &ropts) == 0)
             journal_remove(reg);
+        journaled = 0;
         if (ropts.trash_fd >= 0)
             ropt.trash_run = xasprintf("%s/%s", o->trash, run_id);
         close_removal_outputs(&ropts);
     }
+    /* A journal whose entries are all gone already has done its job. */
+    if (real && journaled > 0)
+        journal_remove(reg);
     if (report_plan(stdout, reg, &plan, &ropt) != 0)
         log_error("cannot write the report: %s", strerror(errno));
     free((char *)ropt.trash_run);
@@ -1167,10 +1194,6 @@ static int run(struct options *o)
         status = decide(&reg, o);
     if (status != 0)
         goto out;
-    if (o->expect) {
-        status = check_expectations(&reg, o->expect);
-        goto out;
-    }
     if (is_ls) {
         if (report_inventory(stdout, &reg, o->json) != 0)
             status = EXIT_FAILED;
@@ -1180,6 +1203,10 @@ static int run(struct options *o)
     }
     if (!is_gc && apply_in_use(&reg, o) != 0) {
         status = EXIT_FAILED;
+        goto out;
+    }
+    if (o->expect) {
+        status = check_expectations(&reg, o->expect);
         goto out;
     }
     /* A dry run still shows the plan that tripped a breaker. */
@@ -1204,10 +1231,6 @@ out:
 static int use_config(struct options *o, struct registry_config *cfg)
 {
     char err[1024];
-    int deletes = !o->dry_run && !o->inventory &&
-                  (is_command(o, "prune") || is_command(o, "delete") ||
-                   is_command(o, "gc") || is_command(o, "apply"));
-
     if (config_load(o->config, environ, cfg, err, sizeof(err)) != 0) {
         log_error("%s; nothing was deleted", err);
         return EXIT_FAILED;
@@ -1220,7 +1243,7 @@ static int use_config(struct options *o, struct registry_config *cfg)
         log_warning("--root %s differs from %s in %s", o->root,
                     cfg->root_directory, cfg->root_source);
     }
-    if (deletes && !cfg->readonly)
+    if (deletes(o) && !cfg->readonly)
         log_warning("%s: storage.maintenance.readonly is not enabled; stop "
                     "the registry, or set readonly to {enabled: true} and "
                     "restart it, before deleting",
@@ -1249,7 +1272,7 @@ int main(int argc, char **argv)
         rc = check_command(&o);
     if (rc < 0 && o.config)
         rc = use_config(&o, &cfg);
-    if (rc < 0) {
+    if (rc < 0 && o.command) {
         if (!o.root)
             o.root = getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
         if (!o.root || !*o.root)
@@ -1276,6 +1299,10 @@ int main(int argc, char **argv)
     free(o.policies);
     free(o.new_policies);
     free(o.args);
-    fflush(stdout);
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc != EXIT_USAGE) {
+        log_error("cannot write the report to standard output: %s",
+                  strerror(errno));
+        rc = EXIT_FAILED;
+    }
     return rc;
 }

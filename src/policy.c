@@ -217,9 +217,11 @@ size_t policy_check_tag(lua_State *L, struct policy *p, int arg,
 {
     lua_Integer index;
 
-    if (!p->repo)
-        luaL_error(L, "%s: tags exist only inside policy(repo), not while "
-                   "the file loads", fname);
+    /* A finalizer may run while no repository is being evaluated. */
+    if (!p->repo || p->lookup_ref == LUA_NOREF)
+        return (size_t)luaL_error(L, "%s: tags exist only inside "
+                                  "policy(repo), not while the file loads",
+                                  fname);
     if (!lua_istable(L, arg) && lua_type(L, arg) != LUA_TSTRING)
         luaL_argerror(L, arg, lua_pushfstring(L, "%s: expected a tag or a "
                       "tag name, got %s", fname, luaL_typename(L, arg)));
@@ -228,13 +230,13 @@ size_t policy_check_tag(lua_State *L, struct policy *p, int arg,
     lua_rawget(L, -2);
     index = lua_tointeger(L, -1);
     lua_pop(L, 2);
-    if (index <= 0) {
-        if (lua_type(L, arg) == LUA_TSTRING)
-            luaL_error(L, "%s: no tag '%s' in repository %s", fname,
-                       lua_tostring(L, arg), p->repo->name);
-        luaL_error(L, "%s: the table is not a tag of repository %s", fname,
-                   p->repo->name);
-    }
+    if (index <= 0 && lua_type(L, arg) == LUA_TSTRING)
+        return (size_t)luaL_error(L, "%s: no tag '%s' in repository %s",
+                                  fname, lua_tostring(L, arg),
+                                  p->repo->name);
+    if (index <= 0)
+        return (size_t)luaL_error(L, "%s: the table is not a tag of "
+                                  "repository %s", fname, p->repo->name);
     return (size_t)index - 1;
 }
 
@@ -520,11 +522,28 @@ static void push_environment(lua_State *L, int sandbox,
     lua_setmetatable(L, -2);
 }
 
+/* Protected entry: build the sandbox and one environment per file, which
+ * may run out of the memory the state allows. */
+static int l_build_sandbox(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+    int sandbox;
+
+    lua_newtable(L);
+    p->known_params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    open_sandbox(L, p->opt);
+    sandbox = lua_gettop(L);
+    for (size_t i = 0; i < p->opt->file_count; i++) {
+        push_environment(L, sandbox, p->opt);
+        p->env_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    return 0;
+}
+
 struct policy *policy_load(const struct policy_options *opt, char **err)
 {
     struct policy *p = xcalloc(1, sizeof(*p));
     lua_State *L;
-    int sandbox;
 
     p->opt = opt;
     p->lookup_ref = LUA_NOREF;
@@ -538,14 +557,14 @@ struct policy *policy_load(const struct policy_options *opt, char **err)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &policy_key);
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
     p->rx = rx_cache_new();
-    open_sandbox(L, opt);
-    sandbox = lua_gettop(L);
     p->env_refs = xcalloc(opt->file_count + 1, sizeof(int));
-    for (size_t i = 0; i < opt->file_count; i++) {
-        push_environment(L, sandbox, opt);
-        p->env_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, l_build_sandbox);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        *err = xasprintf("cannot set up the policy sandbox: %s "
+                         "(--max-memory)", lua_tostring(L, -1));
+        policy_free(p);
+        return NULL;
     }
-    lua_pop(L, 1);
     p->loading = 1;
     for (size_t i = 0; i < opt->file_count; i++) {
         if (load_file(p, i, err) != 0) {
@@ -554,6 +573,10 @@ struct policy *policy_load(const struct policy_options *opt, char **err)
         }
     }
     p->loading = 0;
+    if (policy_lib_check_params(p, err) != 0) {
+        policy_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -563,6 +586,7 @@ void policy_free(struct policy *p)
         return;
     lua_close(p->L);
     rx_cache_free(p->rx);
+    free(p->policy_names);
     free(p->env_refs);
     free(p);
 }
@@ -819,13 +843,17 @@ int policy_evaluate(struct policy *p, struct registry *reg, struct repo *repo,
     lua_pop(L, 1);
     luaL_unref(L, LUA_REGISTRYINDEX, p->lookup_ref);
     p->lookup_ref = LUA_NOREF;
-    if (rc)
+    if (rc) {
+        p->repo = NULL;
         return -1;
+    }
     for (size_t i = 0; i < repo->tag_count; i++)
         repo->tags[i].remove = repo->tags[i].delete && !repo->tags[i].keep;
     if (!p->opt->allow_empty)
         protect_last_tag(repo);
-    /* Give the next repository the memory this one used. */
+    /* Give the next repository the memory this one used; finalizers that
+     * run now find no repository. */
+    p->repo = NULL;
     lua_gc(L, LUA_GCCOLLECT);
     return 0;
 }

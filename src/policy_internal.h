@@ -26,6 +26,8 @@ struct policy {
     struct registry *reg;
     struct repo *repo;
     int lookup_ref; /* tag table or name -> tag index (1-based) */
+    int known_params_ref; /* parameter name -> policy that declared it */
+    char *policy_names;   /* of the files that declared parameters */
 };
 
 /* Return the policy that owns L. */
@@ -43,6 +45,10 @@ void policy_push_tag(lua_State *L, struct policy *p, size_t index);
 
 /* Replace the table on top of the stack with a read-only view of it. */
 void policy_make_readonly(lua_State *L);
+
+/* Reject --set names that no file's regprune.parameters declared. Return
+ * 0, or -1 with *err set to a message the caller frees. */
+int policy_lib_check_params(struct policy *p, char **err);
 
 /* Push the regprune table: clock, parameters and helper functions. */
 void policy_lib_open(lua_State *L, const struct policy_options *opt);

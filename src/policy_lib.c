@@ -199,6 +199,7 @@ static int l_newest(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 2);
     lua_Integer len;
 
+    lua_settop(L, 3); /* the options, or nil, stay at index 3 */
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argcheck(L, n >= 0, 2, "the count must be 0 or more");
     lua_pushcfunction(L, l_sort);
@@ -467,57 +468,101 @@ static int compare_cstrings(const void *a, const void *b)
 /*
  * regprune.parameters(policy_name, defaults): the --set values merged over
  * defaults, a table from each known name to its default string (false for
- * a parameter with no default). A --set name that defaults does not know
- * raises an error naming it and the known ones.
+ * a parameter with no default). --set names the table does not know are
+ * left out here; once every file has loaded, policy_load rejects a name
+ * that no file knows.
  */
 static int l_parameters(lua_State *L)
 {
     struct policy *p = policy_of(L);
     const char *policy_name = luaL_checkstring(L, 1);
     const struct policy_options *opt = p->opt;
-    const char *known[64];
-    size_t known_count = 0;
-    luaL_Buffer b;
 
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_newtable(L); /* result, index 3 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->known_params_ref); /* 3 */
+    lua_newtable(L); /* result, 4 */
     lua_pushnil(L);
     while (lua_next(L, 2)) {
         if (lua_type(L, -2) != LUA_TSTRING ||
             (lua_type(L, -1) != LUA_TSTRING && !lua_isboolean(L, -1)))
             return luaL_error(L, "regprune.parameters: defaults map names "
                               "to strings, or to false for no default");
-        if (known_count < sizeof(known) / sizeof(known[0]))
-            known[known_count++] = lua_tostring(L, -2);
+        lua_pushvalue(L, -2);
+        lua_pushstring(L, policy_name);
+        lua_rawset(L, 3);
         if (lua_type(L, -1) == LUA_TSTRING) {
             lua_pushvalue(L, -2);
             lua_pushvalue(L, -2);
-            lua_rawset(L, 3);
+            lua_rawset(L, 4);
         }
+        lua_pop(L, 1);
+    }
+    for (size_t i = 0; i < opt->param_count; i++) {
+        lua_getfield(L, 2, opt->params[i].name);
+        if (!lua_isnil(L, -1)) {
+            lua_pushstring(L, opt->params[i].value);
+            lua_setfield(L, 4, opt->params[i].name);
+        } else if (opt->file_count == 1) {
+            /* With one file, say so at once, before it judges anything. */
+            char *msg = NULL;
+            free(p->policy_names);
+            p->policy_names = xstrdup(policy_name);
+            policy_lib_check_params(p, &msg);
+            lua_pushstring(L, msg ? msg : "unknown parameter");
+            free(msg);
+            return lua_error(L);
+        }
+        lua_pop(L, 1);
+    }
+    if (!p->policy_names)
+        p->policy_names = xstrdup(policy_name);
+    else if (!strstr(p->policy_names, policy_name)) {
+        char *joined = xasprintf("%s, %s", p->policy_names, policy_name);
+        free(p->policy_names);
+        p->policy_names = joined;
+    }
+    lua_settop(L, 4);
+    return 1;
+}
+
+int policy_lib_check_params(struct policy *p, char **err)
+{
+    lua_State *L = p->L;
+    const struct policy_options *opt = p->opt;
+    const char *known[256];
+    size_t known_count = 0;
+    int rc = 0;
+
+    if (!p->policy_names)
+        return 0; /* no file declared its parameters */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->known_params_ref);
+    lua_pushnil(L);
+    while (lua_next(L, -2) && known_count < 256) {
+        known[known_count++] = lua_tostring(L, -2);
         lua_pop(L, 1);
     }
     qsort(known, known_count, sizeof(known[0]), compare_cstrings);
-    for (size_t i = 0; i < opt->param_count; i++) {
-        lua_getfield(L, 2, opt->params[i].name);
+    for (size_t i = 0; i < opt->param_count && rc == 0; i++) {
+        lua_getfield(L, -1, opt->params[i].name);
         if (lua_isnil(L, -1)) {
-            luaL_buffinit(L, &b);
-            for (size_t k = 0; k < known_count; k++) {
-                if (k)
-                    luaL_addstring(&b, ", ");
-                luaL_addstring(&b, known[k]);
-            }
-            luaL_pushresult(&b);
-            return luaL_error(L, "%s: unknown parameter '%s' (known "
-                              "parameters: %s)",
-                              policy_name, opt->params[i].name,
-                              lua_tostring(L, -1));
+            size_t len = 0, used = 0;
+            char *list;
+            for (size_t k = 0; k < known_count; k++)
+                len += strlen(known[k]) + 2;
+            list = xcalloc(len + 1, 1);
+            for (size_t k = 0; k < known_count; k++)
+                used += (size_t)snprintf(list + used, len + 1 - used,
+                                         "%s%s", k ? ", " : "", known[k]);
+            *err = xasprintf("%s: unknown parameter '%s' (known parameters: "
+                             "%s)", p->policy_names, opt->params[i].name,
+                             list);
+            free(list);
+            rc = -1;
         }
         lua_pop(L, 1);
-        lua_pushstring(L, opt->params[i].value);
-        lua_setfield(L, 3, opt->params[i].name);
     }
-    lua_settop(L, 3);
-    return 1;
+    lua_pop(L, 1);
+    return rc;
 }
 
 /*** ages ***/

@@ -143,6 +143,10 @@ int timeparse_rfc3339(const char *s, size_t len, int64_t *seconds)
     return 0;
 }
 
+/* The last second of year 9999: later clocks make age arithmetic
+ * overflow and mean nothing here. */
+#define INSTANT_MAX INT64_C(253402300799)
+
 int timeparse_instant(const char *s, int64_t *seconds)
 {
     const char *p = s;
@@ -155,6 +159,8 @@ int timeparse_instant(const char *s, int64_t *seconds)
             n = n * 10 + (*p++ - '0');
         }
         if (*p == '\0') {
+            if (n > INSTANT_MAX)
+                return -1;
             *seconds = n;
             return 0;
         }
@@ -164,8 +170,10 @@ int timeparse_instant(const char *s, int64_t *seconds)
 
 void timeparse_format(int64_t t, char buf[32])
 {
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t rem = t - days * 86400;
+    /* Floor division and its remainder, with no product that could
+     * overflow near the ends of int64_t. */
+    int64_t days = t / 86400 - (t % 86400 < 0);
+    int64_t rem = t % 86400 < 0 ? t % 86400 + 86400 : t % 86400;
     int64_t z = days + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -176,6 +184,6 @@ void timeparse_format(int64_t t, char buf[32])
     int m = (int)(mp < 10 ? mp + 3 : mp - 9);
     int64_t y = yoe + era * 400 + (m <= 2);
 
-    snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)(y % 10000), m,
-             d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+    snprintf(buf, 32, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
+             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
 }

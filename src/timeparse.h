@@ -21,7 +21,8 @@ int timeparse_duration(const char *s, int64_t *seconds);
  */
 int timeparse_rfc3339(const char *s, size_t len, int64_t *seconds);
 
-/* Parse --now: RFC 3339 or a whole number of Unix seconds. */
+/* Parse --now: RFC 3339, or a whole number of Unix seconds up to the end
+ * of year 9999. */
 int timeparse_instant(const char *s, int64_t *seconds);
 
 /* Format t as "YYYY-MM-DDThh:mm:ssZ" into buf[32]. */

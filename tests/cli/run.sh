@@ -1150,6 +1150,38 @@ EOF
     jq_true '[.repositories[] | .tags[]] | length == 5'
 }
 
+test_stale_journal_and_readonly_commands() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    # A journal whose entries are already gone is dropped by the next run.
+    printf 'regprune-journal 1\nblob %s\n' "$(printf 'ab%.0s' $(seq 32))" \
+        >"$root/.regprune.journal"
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    [ ! -e "$root/.regprune.journal" ] || fail "stale journal left behind"
+    rp prune --policy "$work/p.lua"
+    case "$err" in
+    *"interrupted run"*) fail "journal warning repeated: $err" ;;
+    esac
+    # explain and diff change nothing, so they take no lock.
+    rm -f "$root/.regprune.lock"
+    rp explain --policy "$work/p.lua" team/app:stable
+    expect_rc 0
+    [ ! -e "$root/.regprune.lock" ] || fail "explain created the lock file"
+    rp explain --policy "$work/p.lua" --json team/app:stable
+    expect_rc 2
+    # Several policies: each --set name must be known to one of them.
+    rp prune --policy "$top/policies/keep-last.lua" \
+        --policy "$top/policies/keep-matching.lua" --set count=2 \
+        --set 'pattern=v1\.2\.0' --dry-run --json
+    expect_rc 0
+    rp prune --policy "$top/policies/keep-last.lua" \
+        --policy "$top/policies/keep-matching.lua" --set pattern=x \
+        --set cnt=2 --dry-run
+    expect_rc 1
+    expect_err "keep-last, keep-matching: unknown parameter 'cnt'"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done

@@ -1,11 +1,11 @@
 #!/bin/bash
-# Validates the JSON that regprune writes against the schemas in docs/:
-# report.schema.json (prune, delete, gc), inventory.schema.json (ls) and
-# check.schema.json (check). The documents come from real runs on trees
-# that build/mkregistry writes: the sample scenario, and a damaged tree
-# with a frozen repository and problems outside any repository. Each
-# schema must also reject a few broken documents, so that a schema that
-# accepts anything fails here.
+# Validates the JSON that regprune writes against the schemas in docs/.
+# report.schema.json covers prune, delete, gc, apply and --plan-out,
+# inventory.schema.json covers ls, and check.schema.json covers check.
+# The documents come from real runs on trees that build/mkregistry
+# writes: the sample scenario, and a damaged tree with a frozen repository
+# and problems outside any repository. Each schema must also reject a few
+# broken documents, so that a schema that accepts anything fails here.
 #
 # Needs Debian's python3-jsonschema (PYTHON overrides the interpreter,
 # default /usr/bin/python3). REGPRUNE and MKREGISTRY override the
@@ -49,7 +49,7 @@ for tool in "$REGPRUNE" "$MKREGISTRY"; do
 done
 
 # validate SCHEMA DOCUMENT: print nothing and succeed when DOCUMENT is
-# valid, else print the first errors and fail.
+# valid. Otherwise print the first errors and fail.
 validate() {
     "$PYTHON" - "$1" "$2" <<'PY'
 import json
@@ -169,6 +169,26 @@ run_case delete-real report.schema.json 0 --root "$work/delete-copy" \
 cp -a "$sample" "$work/gc-copy"
 run_case gc-real report.schema.json 0 --root "$work/gc-copy" gc \
     --untagged --grace 0 --json
+
+# A reviewed plan (--plan-out) is a report too, and so is what apply
+# writes when it carries the plan out into a trash.
+cp -a "$sample" "$work/apply-copy"
+mkdir "$work/trash"
+run_case plan-out-stdout report.schema.json 0 --root "$work/apply-copy" \
+    prune --policy "$policy" --set count=2 --now "$NOW" --dry-run --json \
+    --plan-out "$work/plan.json"
+if errors=$(validate "$SCHEMAS/report.schema.json" "$work/plan.json"); then
+    pass "plan-out-file"
+else
+    fail "plan-out-file" "$errors"
+fi
+run_case apply-trash report.schema.json 0 --root "$work/apply-copy" \
+    apply --json --trash "$work/trash" "$work/plan.json"
+if grep -q '"trash": "' "$work/apply-trash.json"; then
+    pass "apply-trash names the trash run"
+else
+    fail "apply-trash names the trash run" "no \"trash\" member"
+fi
 
 # A damaged tree: an invalid link freezes bad/app, a stray entry in the
 # blob store and a symbolic link in the repositories tree are problems
