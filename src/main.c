@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1079,6 +1080,32 @@ static void close_removal_outputs(struct remove_options *ropts)
     trash_close(ropts);
 }
 
+/* An upload younger than this means the registry is taking pushes. */
+#define SERVING_WINDOW_SEC 600
+
+/*
+ * Warn, before a run deletes, about what can be seen of misuse: a tree
+ * owned by another user, and uploads that started minutes ago, which mean
+ * the registry is serving and writable.
+ */
+static void warn_about_misuse(const struct registry *reg)
+{
+    struct stat st;
+    int64_t age = reg->scan_started - reg->newest_upload;
+
+    if (fstat(reg->v2_fd, &st) == 0 && st.st_uid != geteuid())
+        log_warning("%s/docker/registry/v2 belongs to uid %u, and this run "
+                    "is uid %u: run regprune as the registry's user, so "
+                    "that the files it writes (lock, journal, restored "
+                    "paths) have the right owner",
+                    reg->root, (unsigned)st.st_uid, (unsigned)geteuid());
+    if (reg->newest_upload > 0 && age < SERVING_WINDOW_SEC)
+        log_warning("repository %s has an upload that started %llds ago: "
+                    "the registry looks like it is serving and writable; "
+                    "stop it or make it read-only before deleting",
+                    reg->newest_upload_repo, (long long)age);
+}
+
 /* Write the plan as the JSON report to path, for apply. */
 static int write_plan(struct registry *reg, const struct plan *plan,
                       const struct report_options *ropt, const char *path)
@@ -1138,6 +1165,8 @@ static int execute(struct registry *reg, const struct options *o, int status)
                   "deleted", reg->problem_count);
         return EXIT_FAILED;
     }
+    if (real)
+        warn_about_misuse(reg);
     plan_build(reg, &popt, &plan);
     if (o->reviewed)
         apply_restrict(o->reviewed, reg, &plan);

@@ -158,6 +158,8 @@ void registry_free(struct registry *reg)
         manifest_free(reg->manifests[i]);
     free(reg->manifests);
     free(reg->flags);
+    free(reg->size_marks);
+    free(reg->newest_upload_repo);
     for (size_t i = 0; i < reg->problem_count; i++) {
         free(reg->problems[i].repo);
         free(reg->problems[i].path);
@@ -225,29 +227,27 @@ long registry_find_revision(const struct repo *repo, uint32_t id)
     return -1;
 }
 
-/* Add blob id with size to a small set; return its size if newly added. */
-static int64_t count_once(uint32_t **seen, size_t *count, size_t *cap,
-                          uint32_t id, int64_t size)
+/*
+ * Return size the first time blob id is counted for the current image,
+ * and 0 after: reg->size_marks holds the image's generation per id, so
+ * counting stays linear however many layers an image has.
+ */
+static int64_t count_once(struct registry *reg, uint32_t id, int64_t size)
 {
-    for (size_t i = 0; i < *count; i++)
-        if ((*seen)[i] == id)
-            return 0;
-    *seen = xgrow(*seen, cap, *count + 1, sizeof(**seen));
-    (*seen)[(*count)++] = id;
+    if (reg->size_marks[id] == reg->size_generation)
+        return 0;
+    reg->size_marks[id] = reg->size_generation;
     return size > 0 ? size : 0;
 }
 
-static int64_t add_image(struct registry *reg, const struct manifest *m,
-                         uint32_t **seen, size_t *count, size_t *cap)
+static int64_t add_image(struct registry *reg, const struct manifest *m)
 {
     int64_t total = 0;
 
     if (m->config != DIGEST_NONE)
-        total += count_once(seen, count, cap, m->config, m->config_size);
+        total += count_once(reg, m->config, m->config_size);
     for (size_t i = 0; i < m->layer_count; i++)
-        total += count_once(seen, count, cap, m->layers[i],
-                            m->layer_sizes[i]);
-    (void)reg;
+        total += count_once(reg, m->layers[i], m->layer_sizes[i]);
     return total;
 }
 
@@ -255,24 +255,30 @@ int64_t registry_image_size(struct registry *reg, const struct repo *repo,
                             uint32_t manifest_id)
 {
     const struct manifest *m = reg->manifests[manifest_id];
-    uint32_t *seen = NULL;
-    size_t count = 0, cap = 0;
     int64_t total;
 
     if (!m || m->state != MSTATE_OK)
         return 0;
-    total = m->blob_size;
-    total += add_image(reg, m, &seen, &count, &cap);
+    if (reg->size_marks_count < reg->ids.count) {
+        free(reg->size_marks);
+    free(reg->newest_upload_repo);
+        reg->size_marks = xcalloc(reg->ids.count, sizeof(uint32_t));
+        reg->size_marks_count = reg->ids.count;
+        reg->size_generation = 0;
+    }
+    if (++reg->size_generation == 0) {
+        memset(reg->size_marks, 0, reg->size_marks_count * sizeof(uint32_t));
+        reg->size_generation = 1;
+    }
+    total = m->blob_size + add_image(reg, m);
     for (size_t i = 0; i < m->child_count; i++) {
         const struct manifest *c = reg->manifests[m->children[i]];
         if (!c || c->state != MSTATE_OK ||
             registry_find_revision(repo, m->children[i]) < 0)
             continue;
-        total += count_once(&seen, &count, &cap, m->children[i],
-                            c->blob_size);
-        total += add_image(reg, c, &seen, &count, &cap);
+        total += count_once(reg, m->children[i], c->blob_size);
+        total += add_image(reg, c);
     }
-    free(seen);
     return total;
 }
 

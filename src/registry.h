@@ -130,6 +130,11 @@ struct registry {
     size_t problem_count, problem_capacity;
     int problems_in_report; /* check: problems go to the report, not the log */
     int incomplete; /* part of the repositories tree could not be read */
+    int64_t newest_upload; /* mtime of the newest _uploads entry, or 0 */
+    char *newest_upload_repo;
+    uint32_t *size_marks; /* registry_image_size's per-id scratch */
+    size_t size_marks_count;
+    uint32_t size_generation;
     /* Directories an interrupted run half removed (relative to v2), for
      * this run to finish; a leading "?" marks one to remove only when
      * empty. */

@@ -328,14 +328,28 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
     return ids;
 }
 
-static void scan_uploads(struct repo *repo, int repo_fd)
+static void scan_uploads(struct registry *reg, struct repo *repo,
+                         int repo_fd)
 {
     struct name_list names;
+    char rel[PATH_MAX];
 
     if (list_dir(repo_fd, "_uploads", DT_DIR, &names, NULL))
         return;
     repo->uploads = names.names;
     repo->upload_count = names.count;
+    /* The newest upload tells whether the registry is taking pushes. */
+    for (size_t i = 0; i < names.count; i++) {
+        struct stat st;
+
+        pathf(rel, sizeof(rel), "_uploads/%s", names.names[i]);
+        if (fstatat(repo_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (int64_t)st.st_mtim.tv_sec > reg->newest_upload) {
+            reg->newest_upload = (int64_t)st.st_mtim.tv_sec;
+            free(reg->newest_upload_repo);
+            reg->newest_upload_repo = xstrdup(repo->name);
+        }
+    }
 }
 
 static int is_lower_alnum(char c)
@@ -392,7 +406,7 @@ static void scan_repo(struct registry *reg, struct repo_list *list,
                                  &repo->revision_count);
     repo->layers = scan_links(reg, repo, fd, "_layers", 0,
                               &repo->layer_count);
-    scan_uploads(repo, fd);
+    scan_uploads(reg, repo, fd);
 }
 
 /*

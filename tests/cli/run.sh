@@ -1182,6 +1182,69 @@ test_stale_journal_and_readonly_commands() {
     expect_err "keep-last, keep-matching: unknown parameter 'cnt'"
 }
 
+# Store a manifest given on stdin as an untagged revision of REPO, or tag
+# it as TAG when given; prints its hex digest.
+put_manifest() {
+    local repo=$1 tag=${2:-} hex
+    cat >"$work/manifest.json"
+    hex=$(sha256sum "$work/manifest.json" | cut -c1-64)
+    mkdir -p "$v2/$(blob "$hex")" "$v2/$(revdir "$repo" "$hex")"
+    cp "$work/manifest.json" "$v2/$(blob "$hex")/data"
+    printf 'sha256:%s' "$hex" >"$v2/$(revdir "$repo" "$hex")/link"
+    if [ -n "$tag" ]; then
+        mkdir -p "$v2/$(tagdir "$repo" "$tag")/current"
+        printf 'sha256:%s' "$hex" >"$v2/$(tagdir "$repo" "$tag")/current/link"
+    fi
+    echo "$hex"
+}
+
+test_resource_limits() {
+    mk t < <(basic_spec)
+    # A manifest with 20,000 layers is read, sized and planned quickly.
+    python3 -c '
+import json, hashlib
+layers = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+           "digest": "sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
+           "size": 10} for i in range(20000)]
+print(json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": "sha256:" + "0" * 64, "size": 2},
+    "layers": layers}, separators=(",", ":")), end="")
+' | put_manifest big/app v1 >/dev/null
+    SECONDS=0
+    rp ls --json big/app
+    expect_rc 0
+    [ "$SECONDS" -lt 5 ] || fail "20,000 layers took ${SECONDS}s"
+    jq_true '.repositories[0].tags[0].size > 200000'
+    # JSON nested past the parser's limit freezes the repository.
+    python3 -c 'print("[" * 5000 + "]" * 5000, end="")' |
+        put_manifest deep/app >/dev/null
+    # A manifest over the registry's 4 MiB cap is refused as well.
+    python3 -c '
+import json
+print(json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "annotations": {"x": "y" * (5 << 20)}}), end="")' |
+        put_manifest huge/app >/dev/null
+    rp gc --untagged --grace 0 --json
+    expect_rc 3
+    expect_err "larger than 4194304 bytes"
+    expect_err "invalid JSON"
+    jq_true '[.problems[].repository] | index("deep/app") != null and index("huge/app") != null'
+    # Names at the maximum lengths: a 128-character tag is valid, 129 is not.
+    mk t2 < <(basic_spec)
+    local long
+    long=$(printf 'a%.0s' $(seq 128))
+    cp -a "$v2/$(tagdir team/app v1.0.0)" "$v2/$(tagdir team/app "$long")"
+    rp ls --json team/app
+    expect_rc 0
+    cp -a "$v2/$(tagdir team/app v1.0.0)" "$v2/$(tagdir team/app "${long}b")"
+    rp ls --json team/app
+    expect_rc 3
+    expect_err "invalid tag name"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
