@@ -1245,6 +1245,32 @@ print(json.dumps({"schemaVersion": 2,
     expect_err "invalid tag name"
 }
 
+test_failed_removal_retried() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    local old
+    old=$(tag_hex team/app v1.0.0)
+    # An immutable file cannot be unlinked even by root.
+    if ! chattr +i "$v2/$(blob "$old")/data" 2>/dev/null; then
+        echo "    (skipped: chattr +i is not supported here)"
+        return
+    fi
+    rp prune --policy "$work/p.lua" --json
+    chattr -i "$v2/$(blob "$old")/data"
+    expect_rc 3
+    expect_err "cannot remove"
+    expect_err "a later run will retry"
+    gone "$(tagdir team/app v1.0.0)" "$(revdir team/app "$old")"
+    exists "$(blob "$old")/data"
+    [ -e "$root/.regprune.journal" ] || fail "no journal after a failed removal"
+    rp check
+    expect_rc 0
+    rp prune --policy "$work/p.lua" --json
+    expect_rc 0
+    gone "$(blob "$old")"
+    [ ! -e "$root/.regprune.journal" ] || fail "journal left after the re-run"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
