@@ -18,6 +18,7 @@
 #include "timeparse.h"
 #include "trash.h"
 #include "path.h"
+#include "scan.h"
 #include "xalloc.h"
 
 int remove_lock(const char *root)
@@ -345,6 +346,19 @@ static size_t remove_leftovers(const struct remove_options *opt,
     return failed;
 }
 
+/*
+ * Test hook: REGPRUNE_TEST_PAUSE_BEFORE_BLOBS=N sleeps N seconds before
+ * blobs are removed, so that the end-to-end test can push meanwhile.
+ */
+static void pause_for_tests(void)
+{
+    const char *env = getenv("REGPRUNE_TEST_PAUSE_BEFORE_BLOBS");
+    unsigned seconds = env ? (unsigned)strtoul(env, NULL, 10) : 0;
+
+    if (seconds > 0 && seconds <= 60)
+        sleep(seconds);
+}
+
 size_t remove_execute(struct registry *reg, struct plan *plan,
                       const struct remove_options *opt)
 {
@@ -358,7 +372,15 @@ size_t remove_execute(struct registry *reg, struct plan *plan,
                     "next run");
     } else {
         plan_mark_live(reg);
-        failed += remove_blobs(opt, reg, plan);
+        pause_for_tests();
+        /* Whatever the tree links now, pushed during the run or not,
+         * keeps its blobs. */
+        scan_refresh(reg);
+        if (reg->incomplete)
+            log_warning("the tree changed in a way this run cannot follow; "
+                        "blobs are left for the next run");
+        else
+            failed += remove_blobs(opt, reg, plan);
     }
     failed += remove_uploads(opt, reg);
     failed += remove_leftovers(opt, reg);

@@ -821,3 +821,103 @@ int scan_blob_store(struct registry *reg, char *err, size_t err_size)
     name_list_free(&prefixes);
     return 0;
 }
+
+/*** refresh before blobs go ***/
+
+/* Mark live every blob the manifest id references, reading it if new. */
+static void refresh_manifest(struct registry *reg, uint32_t id)
+{
+    struct manifest *m = load_manifest(reg, id);
+
+    reg->flags[id] |= ID_LIVE;
+    if (m->state == MSTATE_UNKNOWN || m->state == MSTATE_INVALID) {
+        reg->incomplete = 1; /* it may reference anything */
+        return;
+    }
+    if (m->config != DIGEST_NONE)
+        reg->flags[m->config] |= ID_LIVE;
+    for (size_t i = 0; i < m->layer_count; i++)
+        reg->flags[m->layers[i]] |= ID_LIVE;
+}
+
+/* List DIR/sha256 under fd and mark each digest found. */
+static void refresh_links(struct registry *reg, int fd, const char *dir,
+                          int manifests)
+{
+    struct name_list names;
+    char rel[64];
+
+    snprintf(rel, sizeof(rel), "%s/sha256", dir);
+    if (list_dir(fd, rel, DT_DIR, &names, NULL))
+        return;
+    for (size_t i = 0; i < names.count; i++) {
+        struct digest d;
+        struct stat st;
+        uint32_t id;
+        char link[PATH_MAX];
+
+        if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d))
+            continue;
+        /* A directory without its link is deleted, as the registry sees
+         * it (a DELETE, or a removal this run or a stopped one began). */
+        pathf(link, sizeof(link), "%s/%s/link", rel, names.names[i]);
+        if (fstatat(fd, link, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        id = digest_table_find(&reg->ids, &d);
+        if (id == DIGEST_NONE)
+            id = registry_intern(reg, &d); /* pushed during the run */
+        if (manifests) {
+            refresh_manifest(reg, id);
+        } else {
+            reg->flags[id] |= ID_LIVE;
+        }
+    }
+    name_list_free(&names);
+}
+
+static void refresh_walk(struct registry *reg, int dirfd, int depth)
+{
+    struct name_list dirs;
+
+    if (depth > PATH_REPO_NAME_MAX / 2 ||
+        list_dir(dirfd, ".", DT_DIR, &dirs, NULL)) {
+        reg->incomplete = 1;
+        return;
+    }
+    for (size_t i = 0; i < dirs.count; i++) {
+        const char *name = dirs.names[i];
+        int fd;
+
+        if (strcmp(name, "_manifests") == 0) {
+            refresh_links(reg, dirfd, "_manifests/revisions", 1);
+            continue;
+        }
+        if (strcmp(name, "_layers") == 0) {
+            refresh_links(reg, dirfd, "_layers", 0);
+            continue;
+        }
+        if (name[0] == '_')
+            continue;
+        fd = path_open_dir(dirfd, name);
+        if (fd < 0) {
+            reg->incomplete = 1;
+            continue;
+        }
+        refresh_walk(reg, fd, depth + 1);
+        close(fd);
+    }
+    name_list_free(&dirs);
+}
+
+void scan_refresh(struct registry *reg)
+{
+    int fd = path_open_dir(reg->v2_fd, "repositories");
+
+    if (fd < 0) {
+        if (errno != ENOENT)
+            reg->incomplete = 1;
+        return;
+    }
+    refresh_walk(reg, fd, 0);
+    close(fd);
+}

@@ -31,6 +31,16 @@ int scan_registry(struct registry *reg, char *err, size_t err_size);
  */
 void scan_configs(struct registry *reg, struct repo *repo);
 
+/*
+ * List every revision and layer link in the tree again, as it is now, and
+ * set ID_LIVE on each blob they link or their manifests reference, so that
+ * a push that landed during the run keeps its blobs. The removal of
+ * revisions and layer links this run made must be done before. Sets
+ * reg->incomplete when part of the tree cannot be read or a new manifest
+ * cannot be understood.
+ */
+void scan_refresh(struct registry *reg);
+
 /* List blobs/sha256 and set ID_IN_STORE for every blob found. */
 int scan_blob_store(struct registry *reg, char *err, size_t err_size);
 

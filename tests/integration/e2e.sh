@@ -779,8 +779,52 @@ scenario_delete() {
     check_registry_gc "after delete"
 }
 
+# A push into the running registry while a prune runs: an image that
+# reuses a layer the prune is deleting must still pull afterwards, because
+# the run lists the tree again before it removes blobs.
+scenario_push_during_prune() {
+    make_layer race-shared 4096
+    make_layer race-old 2048
+    make_layer race-new 2048
+    make_image race-old amd64 none race-shared race-old
+    make_image race-new amd64 none race-shared race-new
+    registry_start
+    push race-old race/app:old
+    push race-old race/app:keep-me
+    registry_stop
+    backdate $((60 * DAY))
+    # Leave race/app with its other tag, and make the prune delete "old"
+    # and its blobs: re-point keep-me to an image of its own first.
+    registry_start
+    push race-new race/app:keep-me
+    registry_stop
+    backdate $((60 * DAY))
+    printf '%s\n' 'function policy(repo)' \
+        '  for _, t in ipairs(repo.tags) do' \
+        '    if repo.name == "race/app" and t.name == "old" then delete(t) end' \
+        '  end' 'end' >"$WORK/race.lua"
+
+    registry_start
+    REGPRUNE_TEST_PAUSE_BEFORE_BLOBS=4 timeout 120 "$REGPRUNE" \
+        --root "$STORAGE_ROOT" prune --policy "$WORK/race.lua" --json \
+        race/app >"$WORK/race.json" 2>"$WORK/race.err" &
+    local prune_pid=$! status=0
+    sleep 1.5
+    # The old image, pushed again under a new name in another repository,
+    # while the prune waits with its blobs still planned for removal.
+    push race-old race/other:copy
+    wait "$prune_pid" || status=$?
+    check_equal "prune during a push exits 0" 0 "$status"
+    check "the image pushed during the prune pulls completely" \
+        pull_and_verify race/other:copy
+    check "the tag the prune deleted is gone" \
+        test "$(manifest_status race/app old)" = 404
+    registry_stop
+}
+
 scenario_prune
 scenario_delete
+scenario_push_during_prune
 
 echo "runtime: $(($(date +%s) - START_TIME)) s"
 report_summary
