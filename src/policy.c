@@ -15,6 +15,7 @@
 #include "log.h"
 #include "path.h"
 #include "rx.h"
+#include "scan.h"
 #include "timeparse.h"
 #include "version.h"
 #include "xalloc.h"
@@ -150,7 +151,7 @@ static int l_readonly_newindex(lua_State *L)
 static int l_readonly_len(lua_State *L)
 {
     lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index");
+    lua_getfield(L, -1, "__data");
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
 }
@@ -159,7 +160,7 @@ static int l_readonly_pairs(lua_State *L)
 {
     lua_getglobal(L, "next");
     lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index");
+    lua_getfield(L, -1, "__data");
     lua_remove(L, -2);
     lua_pushnil(L);
     return 3;
@@ -168,9 +169,11 @@ static int l_readonly_pairs(lua_State *L)
 void policy_make_readonly(lua_State *L)
 {
     lua_newtable(L);             /* data proxy */
-    lua_createtable(L, 0, 5);    /* data proxy mt */
+    lua_createtable(L, 0, 6);    /* data proxy mt */
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__data");
     lua_pushcfunction(L, l_readonly_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, l_readonly_len);
@@ -670,6 +673,49 @@ static void push_referrers(lua_State *L, struct registry *reg,
     policy_make_readonly(L);
 }
 
+/*
+ * __index of a tag table: its fields, and on first use "history" (the
+ * digests the tag has named, oldest first, as {digest, time}) and
+ * "pushed_first" (the oldest of those times, else pushed).
+ */
+static int l_tag_index(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+    size_t index = (size_t)lua_tointeger(L, lua_upvalueindex(2));
+    struct history_entry *entries = NULL;
+    char digest[DIGEST_TEXT_LEN + 1];
+    const struct tag *t;
+    size_t count;
+    const char *key = lua_tostring(L, 2);
+
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !key ||
+        (strcmp(key, "history") && strcmp(key, "pushed_first")) ||
+        !p->repo || index >= p->repo->tag_count)
+        return 1;
+    lua_pop(L, 1);
+    t = &p->repo->tags[index];
+    count = scan_tag_history(p->reg, p->repo, t, &entries);
+    lua_createtable(L, (int)count, 0);
+    for (size_t e = 0; e < count; e++) {
+        digest_to_text(&p->reg->ids.digests[entries[e].digest], digest);
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, digest);
+        lua_setfield(L, -2, "digest");
+        lua_pushinteger(L, (lua_Integer)entries[e].time);
+        lua_setfield(L, -2, "time");
+        policy_make_readonly(L);
+        lua_rawseti(L, -2, (lua_Integer)e + 1);
+    }
+    policy_make_readonly(L);
+    lua_setfield(L, lua_upvalueindex(1), "history");
+    lua_pushinteger(L, (lua_Integer)(count ? entries[0].time : t->pushed));
+    lua_setfield(L, lua_upvalueindex(1), "pushed_first");
+    free(entries);
+    lua_getfield(L, lua_upvalueindex(1), key);
+    return 1;
+}
+
 /* Push the read-only tag table for repo->tags[i]. */
 static void push_tag(lua_State *L, struct registry *reg,
                      const struct repo *repo, size_t i)
@@ -702,7 +748,16 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "labels");
     push_referrers(L, reg, repo, t);
     lua_setfield(L, -2, "referrers");
+    lua_pushvalue(L, -1); /* data, for the closure */
     policy_make_readonly(L);
+    /* History is read from disk only when a policy asks for it. */
+    lua_getmetatable(L, -1);
+    lua_pushvalue(L, -3);
+    lua_pushinteger(L, (lua_Integer)i);
+    lua_pushcclosure(L, l_tag_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_remove(L, -2); /* data */
 }
 
 /* Push repo.untagged: {digest, kind} of every revision no tag names. */

@@ -11,6 +11,7 @@
 
 #include "policy_internal.h"
 #include "registry.h"
+#include "scan.h"
 #include "timeparse.h"
 #include "version.h"
 #include "xalloc.h"
@@ -578,7 +579,13 @@ static void push_tag_time(lua_State *L, struct policy *p, size_t index,
 {
     const struct tag *t = &p->repo->tags[index];
 
-    if (strcmp(field, "pushed") == 0) {
+    if (strcmp(field, "pushed_first") == 0) {
+        struct history_entry *entries;
+        size_t count = scan_tag_history(p->reg, p->repo, t, &entries);
+        lua_pushinteger(L, (lua_Integer)(count ? entries[0].time
+                                               : t->pushed));
+        free(entries);
+    } else if (strcmp(field, "pushed") == 0) {
         lua_pushinteger(L, (lua_Integer)t->pushed);
     } else if (t->has_created && t->created != 0 &&
                t->created != EPOCH_1980) {
@@ -588,7 +595,8 @@ static void push_tag_time(lua_State *L, struct policy *p, size_t index,
     }
 }
 
-static const char *const time_fields[] = {"pushed", "created", NULL};
+static const char *const time_fields[] = {"pushed", "created",
+                                          "pushed_first", NULL};
 
 /* regprune.age(tag [, field]): seconds since the tag's time, or nil. */
 static int l_age(lua_State *L)

@@ -921,3 +921,54 @@ void scan_refresh(struct registry *reg)
     refresh_walk(reg, fd, 0);
     close(fd);
 }
+
+static int compare_history(const void *a, const void *b)
+{
+    const struct history_entry *x = a, *y = b;
+
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return (x->digest > y->digest) - (x->digest < y->digest);
+}
+
+size_t scan_tag_history(struct registry *reg, const struct repo *repo,
+                        const struct tag *t, struct history_entry **out)
+{
+    struct name_list names;
+    char rel[PATH_MAX], link[PATH_MAX];
+    struct history_entry *entries;
+    size_t count = 0;
+    int fd;
+
+    *out = NULL;
+    if (reg->v2_fd < 0)
+        return 0;
+    pathf(rel, sizeof(rel), "repositories/%s/_manifests/tags/%s/index",
+          repo->name, t->name);
+    fd = path_open_dir(reg->v2_fd, rel);
+    if (fd < 0)
+        return 0;
+    if (list_dir(fd, "sha256", DT_DIR, &names, NULL)) {
+        close(fd);
+        return 0;
+    }
+    entries = xcalloc(names.count + 1, sizeof(*entries));
+    for (size_t i = 0; i < names.count; i++) {
+        struct digest d;
+        struct stat st;
+
+        if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d))
+            continue;
+        pathf(link, sizeof(link), "sha256/%s/link", names.names[i]);
+        if (fstatat(fd, link, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        entries[count].digest = registry_intern(reg, &d);
+        entries[count].time = (int64_t)st.st_mtim.tv_sec;
+        count++;
+    }
+    name_list_free(&names);
+    close(fd);
+    qsort(entries, count, sizeof(*entries), compare_history);
+    *out = entries;
+    return count;
+}

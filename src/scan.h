@@ -41,6 +41,19 @@ void scan_configs(struct registry *reg, struct repo *repo);
  */
 void scan_refresh(struct registry *reg);
 
+struct history_entry {
+    uint32_t digest;
+    int64_t time; /* mtime of the entry's link: when the tag got it */
+};
+
+/*
+ * Read a tag's history, tags/<tag>/index/sha256/<hex>/link, oldest first.
+ * Return the number of entries and set *out (the caller frees it); 0 when
+ * there is none or it cannot be read.
+ */
+size_t scan_tag_history(struct registry *reg, const struct repo *repo,
+                        const struct tag *t, struct history_entry **out);
+
 /* List blobs/sha256 and set ID_IN_STORE for every blob found. */
 int scan_blob_store(struct registry *reg, char *err, size_t err_size);
 

@@ -1271,6 +1271,33 @@ test_failed_removal_retried() {
     [ ! -e "$root/.regprune.journal" ] || fail "journal left after the re-run"
 }
 
+test_tag_history_for_policies() {
+    mk t <<'SPEC'
+layer l1 3K
+layer l2 3K
+image h/app:v1 layers=l1 pushed=-20d
+image h/app:latest layers=l1 pushed=-20d
+image h/app:v2 layers=l2 pushed=-2d
+retag h/app:latest h/app:v2 pushed=-2d
+SPEC
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if t.name == "latest" then
+      assert(#t.history == 2, "two digests in latest's history")
+      assert(t.history[1].time < t.history[2].time)
+      assert(t.pushed_first == t.history[1].time)
+      assert(regprune.age(t, "pushed_first") > regprune.age(t))
+      keep(t, "first pushed " .. (regprune.now - t.pushed_first) // 86400 .. "d ago")
+    end
+  end
+end
+LUA
+    rp prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
+    expect_rc 0
+    jq_true '.repositories[0].tags[] | select(.name=="latest") | .reason == "first pushed 20d ago"'
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
