@@ -25,6 +25,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
             log_msg(LOG_DEBUG, __VA_ARGS__);                                   \
     } while (0)
 
+/*
+ * Progress on stderr for long scans: a line rewritten in place at most
+ * every half second, only when stderr is a terminal and -q is not given.
+ * log_progress_done clears it.
+ */
+void log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_progress_done(void);
+
 /* Number of warnings and errors emitted so far. */
 extern unsigned long log_warning_count;
 extern unsigned long log_error_count;

@@ -401,6 +401,7 @@ static void scan_repo(struct registry *reg, struct repo_list *list,
     memset(repo, 0, sizeof(*repo));
     repo->name = xstrdup(name);
     repo->selected = 1;
+    log_progress("scanning: %zu repositories", list->count);
     scan_tags(reg, repo, fd);
     repo->revisions = scan_links(reg, repo, fd, "_manifests/revisions", 1,
                                  &repo->revision_count);
@@ -774,8 +775,12 @@ int scan_registry(struct registry *reg, char *err, size_t err_size)
         qsort(list.repos, list.count, sizeof(*list.repos), compare_repos);
     reg->repos = list.repos;
     reg->repo_count = list.count;
-    for (size_t i = 0; i < reg->repo_count; i++)
+    for (size_t i = 0; i < reg->repo_count; i++) {
+        log_progress("reading manifests: repository %zu of %zu", i + 1,
+                     reg->repo_count);
         scan_repo_manifests(reg, &reg->repos[i]);
+    }
+    log_progress_done();
     return 0;
 }
 
