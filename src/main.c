@@ -44,7 +44,8 @@ enum {
 };
 
 static const char usage_text[] =
-    "usage: regprune [--root DIR] [-v|-q] ls [--json] [REPO...]\n"
+    "usage: regprune [--root DIR] [-v|-q] ls [--json] [--sort KEY] "
+    "[REPO...]\n"
     "       regprune [--root DIR] prune --policy FILE [--set NAME=VALUE]... "
     "[--now TIME]\n"
     "                [--dry-run] [--json] [REPO...]\n"
@@ -103,6 +104,8 @@ static const char help_text[] =
     "(default: now)\n"
     "  -n, --dry-run       print the plan and change nothing\n"
     "  --json              write the report as one JSON document\n"
+    "  --sort KEY          ls: order repositories by name, size or "
+    "reclaimable bytes\n"
     "  --grace DURATION    leave unreferenced objects younger than this "
     "(default 1h)\n"
     "  --untagged          gc: also delete manifests that no tag reaches\n"
@@ -168,6 +171,7 @@ struct options {
     const char *trash;     /* move removals here instead of deleting */
     const char *plan_out;  /* write the plan as JSON to this file */
     const char *config;    /* the registry's config.yml */
+    const char *sort;      /* ls: name, size or reclaimable */
     struct reviewed_plan *reviewed; /* apply: the plan to stay within */
     const char *audit_log; /* JSON lines of every removal */
     const char *empty_trash;
@@ -264,6 +268,12 @@ static int parse_value_option(struct options *o, const char *name,
                                value);
     } else if (strcmp(name, "--trash") == 0) {
         o->trash = value;
+    } else if (strcmp(name, "--sort") == 0) {
+        if (strcmp(value, "name") && strcmp(value, "size") &&
+            strcmp(value, "reclaimable"))
+            return usage_error("invalid --sort '%s': expected name, size or "
+                               "reclaimable", value);
+        o->sort = value;
     } else if (strcmp(name, "--config") == 0) {
         o->config = value;
     } else if (strcmp(name, "--plan-out") == 0) {
@@ -322,7 +332,8 @@ static const char *const value_options[] = {
     "--root", "--policy", "--set", "--now", "--grace", "--max-instructions",
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
     "--policy-timeout", "--inventory", "--expect", "--policy-new", "--trash",
-    "--log", "--empty-trash", "--older-than", "--plan-out", "--config", NULL};
+    "--log", "--empty-trash", "--older-than", "--plan-out", "--config", "--sort",
+    NULL};
 
 static int is_value_option(const char *name)
 {
@@ -476,6 +487,8 @@ static int check_command(const struct options *o)
         return usage_error("%s reads the tree itself; --inventory applies to "
                            "ls, prune, explain and diff",
                            c);
+    if (o->sort && !is_command(o, "ls"))
+        return usage_error("--sort belongs to ls, not %s", c);
     if (o->expect && !is_command(o, "prune"))
         return usage_error("--expect belongs to prune, not %s", c);
     return -1;
@@ -1224,7 +1237,7 @@ static int run(struct options *o)
     if (status != 0)
         goto out;
     if (is_ls) {
-        if (report_inventory(stdout, &reg, o->json) != 0)
+        if (report_inventory(stdout, &reg, o->json, o->sort) != 0)
             status = EXIT_FAILED;
         else if (reg.problem_count)
             status = EXIT_PROBLEMS;

@@ -261,7 +261,6 @@ int64_t registry_image_size(struct registry *reg, const struct repo *repo,
         return 0;
     if (reg->size_marks_count < reg->ids.count) {
         free(reg->size_marks);
-    free(reg->newest_upload_repo);
         reg->size_marks = xcalloc(reg->ids.count, sizeof(uint32_t));
         reg->size_marks_count = reg->ids.count;
         reg->size_generation = 0;
@@ -364,4 +363,66 @@ uint32_t registry_convention_subject(struct registry *reg,
             return id;
     }
     return DIGEST_NONE;
+}
+
+/* Owner marks: 0 for none yet, repository number + 1, or UINT32_MAX for
+ * a blob that two repositories reference. */
+static void own(uint32_t *owner, int64_t *bytes, uint32_t id, int64_t size,
+                uint32_t repo_mark)
+{
+    if (owner[id] == repo_mark || owner[id] == UINT32_MAX)
+        return;
+    owner[id] = owner[id] == 0 ? repo_mark : UINT32_MAX;
+    if (owner[id] == repo_mark)
+        bytes[id] = size > 0 ? size : 0;
+}
+
+void registry_repo_bytes(struct registry *reg, int64_t *size,
+                         int64_t *reclaimable)
+{
+    uint32_t *owner = xcalloc(reg->ids.count + 1, sizeof(uint32_t));
+    int64_t *bytes = xcalloc(reg->ids.count + 1, sizeof(int64_t));
+    uint32_t *seen = xcalloc(reg->ids.count + 1, sizeof(uint32_t));
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        const struct repo *repo = &reg->repos[r];
+        uint32_t mark = (uint32_t)r + 1;
+
+        size[r] = 0;
+        for (size_t i = 0; i < repo->revision_count; i++) {
+            uint32_t id = repo->revisions[i];
+            const struct manifest *m = reg->manifests[id];
+
+            if (!m || m->state != MSTATE_OK)
+                continue;
+            if (seen[id] != mark) {
+                seen[id] = mark;
+                size[r] += m->blob_size;
+            }
+            own(owner, bytes, id, m->blob_size, mark);
+            if (m->config != DIGEST_NONE) {
+                if (seen[m->config] != mark) {
+                    seen[m->config] = mark;
+                    size[r] += m->config_size > 0 ? m->config_size : 0;
+                }
+                own(owner, bytes, m->config, m->config_size, mark);
+            }
+            for (size_t l = 0; l < m->layer_count; l++) {
+                uint32_t b = m->layers[l];
+                if (seen[b] != mark) {
+                    seen[b] = mark;
+                    size[r] += m->layer_sizes[l] > 0 ? m->layer_sizes[l] : 0;
+                }
+                own(owner, bytes, b, m->layer_sizes[l], mark);
+            }
+        }
+    }
+    for (size_t r = 0; r < reg->repo_count; r++)
+        reclaimable[r] = 0;
+    for (uint32_t id = 0; id < reg->ids.count; id++)
+        if (owner[id] != 0 && owner[id] != UINT32_MAX)
+            reclaimable[owner[id] - 1] += bytes[id];
+    free(owner);
+    free(bytes);
+    free(seen);
 }

@@ -174,6 +174,14 @@ uint32_t registry_convention_subject(struct registry *reg,
 void registry_describe_tags(struct registry *reg, struct repo *repo);
 
 /*
+ * For each repository, the bytes of the blobs its manifests reference
+ * (size) and of those no other repository references (reclaimable).
+ * Fill size[] and reclaimable[], each of reg->repo_count entries.
+ */
+void registry_repo_bytes(struct registry *reg, int64_t *size,
+                         int64_t *reclaimable);
+
+/*
  * Bytes of a tag's image: manifest, config and layers, and for an index
  * every platform's, each blob counted once. Unknown sizes count as 0.
  */

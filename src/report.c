@@ -343,7 +343,8 @@ int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
 }
 
 static json_t *inventory_repo_json(struct registry *reg,
-                                   const struct repo *repo)
+                                   const struct repo *repo, int64_t size,
+                                   int64_t reclaimable)
 {
     json_t *obj = json_object(), *tags = json_array(), *untagged;
     uint8_t *tagged = xcalloc(repo->revision_count + 1, 1);
@@ -369,38 +370,74 @@ static json_t *inventory_repo_json(struct registry *reg,
                         json_integer((json_int_t)repo->revision_count));
     json_object_set_new(obj, "layer_links",
                         json_integer((json_int_t)repo->layer_count));
+    json_object_set_new(obj, "size", json_integer(size));
+    json_object_set_new(obj, "reclaimable", json_integer(reclaimable));
     json_object_set_new(obj, "not_tagged_directly", untagged);
     return obj;
 }
 
-int report_inventory(FILE *out, struct registry *reg, int json)
-{
-    if (json) {
-        json_t *doc = json_object(), *repos = json_array();
+struct repo_order {
+    size_t index;
+    int64_t key;
+};
 
+static int compare_order(const void *a, const void *b)
+{
+    const struct repo_order *x = a, *y = b;
+
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+int report_inventory(FILE *out, struct registry *reg, int json,
+                     const char *sort)
+{
+    int64_t *size = xcalloc(reg->repo_count + 1, sizeof(int64_t));
+    int64_t *reclaimable = xcalloc(reg->repo_count + 1, sizeof(int64_t));
+    struct repo_order *order = xcalloc(reg->repo_count + 1, sizeof(*order));
+    json_t *doc = NULL, *repos = NULL;
+    int rc;
+
+    registry_repo_bytes(reg, size, reclaimable);
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        order[r].index = r;
+        order[r].key = !sort || strcmp(sort, "name") == 0 ? 0
+                       : strcmp(sort, "size") == 0        ? size[r]
+                                                          : reclaimable[r];
+    }
+    qsort(order, reg->repo_count, sizeof(*order), compare_order);
+    if (json) {
+        doc = json_object();
+        repos = json_array();
         json_object_set_new(doc, "regprune", json_integer(1));
         json_object_set_new(doc, "command", json_string("ls"));
-        for (size_t r = 0; r < reg->repo_count; r++)
-            if (reg->repos[r].selected)
-                json_array_append_new(repos,
-                                      inventory_repo_json(reg, &reg->repos[r]));
-        json_object_set_new(doc, "repositories", repos);
-        json_object_set_new(doc, "problems", problems_json(reg));
-        return write_json(out, doc);
     }
-    for (size_t r = 0; r < reg->repo_count; r++) {
+    for (size_t k = 0; k < reg->repo_count; k++) {
+        size_t r = order[k].index;
         const struct repo *repo = &reg->repos[r];
         int width = (int)name_width(repo);
+        char total[32], free_bytes[32];
 
         if (!repo->selected)
             continue;
-        fprintf(out, "%s: %zu tags, %zu manifests, %zu layer links%s%s\n",
+        if (json) {
+            json_array_append_new(repos,
+                                  inventory_repo_json(reg, repo, size[r],
+                                                      reclaimable[r]));
+            continue;
+        }
+        report_format_size(size[r], total, sizeof(total));
+        report_format_size(reclaimable[r], free_bytes, sizeof(free_bytes));
+        fprintf(out, "%s: %zu tags, %zu manifests, %zu layer links, %s, %s "
+                "reclaimable%s%s\n",
                 repo->name, repo->tag_count, repo->revision_count,
-                repo->layer_count, repo->frozen ? "; frozen: " : "",
+                repo->layer_count, total, free_bytes,
+                repo->frozen ? "; frozen: " : "",
                 repo->frozen ? repo->frozen : "");
         for (size_t i = 0; i < repo->tag_count; i++) {
             const struct tag *t = &repo->tags[i];
-            char digest[20], pushed[32], created[32], size[32];
+            char digest[20], pushed[32], created[32], tag_size[32];
 
             short_digest(reg, t->digest, digest);
             timeparse_format(t->pushed, pushed);
@@ -408,16 +445,25 @@ int report_inventory(FILE *out, struct registry *reg, int json)
                 timeparse_format(t->created, created);
             else
                 strcpy(created, "-");
-            report_format_size(t->size, size, sizeof(size));
+            report_format_size(t->size, tag_size, sizeof(tag_size));
             fprintf(out, "  %-*s  %s  pushed %.10s  created %-10.10s  %10s  "
-                    "%-8s", width, t->name, digest, pushed, created, size,
+                    "%-8s", width, t->name, digest, pushed, created, tag_size,
                     t->kind ? t->kind : "unknown");
-            for (size_t k = 0; k < t->platform_count; k++)
-                fprintf(out, "%s%s", k ? "," : " ", t->platforms[k]);
+            for (size_t p = 0; p < t->platform_count; p++)
+                fprintf(out, "%s%s", p ? "," : " ", t->platforms[p]);
             fputc('\n', out);
         }
     }
-    return ferror(out) ? -1 : 0;
+    free(size);
+    free(reclaimable);
+    free(order);
+    if (json) {
+        json_object_set_new(doc, "repositories", repos);
+        json_object_set_new(doc, "problems", problems_json(reg));
+        return write_json(out, doc);
+    }
+    rc = ferror(out) ? -1 : 0;
+    return rc;
 }
 
 int report_check(FILE *out, struct registry *reg,

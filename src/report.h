@@ -26,8 +26,11 @@ struct report_options {
 int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
                 const struct report_options *opt);
 
-/* Write the inventory of the selected repositories (the ls command). */
-int report_inventory(FILE *out, struct registry *reg, int json);
+/* Write the inventory of the selected repositories (the ls command), in
+ * order of sort: "name" (or NULL), "size" or "reclaimable", largest
+ * first. */
+int report_inventory(FILE *out, struct registry *reg, int json,
+                     const char *sort);
 
 struct check_result;
 

@@ -1085,9 +1085,9 @@ test_apply_reviewed_plan() {
     cp -a "$root" "$work/copy"
     rp apply "$work/plan.json" --json
     expect_rc 0
-    jq -c 'del(.dry_run, .command) | .repositories |= map(del(.tags))' \
+    jq -c 'del(.dry_run, .command, .now) | .repositories |= map(del(.tags))' \
         "$work/out" >"$work/applied"
-    jq -c 'del(.dry_run, .command) | .repositories |= map(del(.tags))' \
+    jq -c 'del(.dry_run, .command, .now) | .repositories |= map(del(.tags))' \
         "$work/plan.json" >"$work/reviewed"
     cmp -s "$work/applied" "$work/reviewed" ||
         fail "apply did not carry out the reviewed plan exactly"
@@ -1296,6 +1296,28 @@ LUA
     rp prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
     expect_rc 0
     jq_true '.repositories[0].tags[] | select(.name=="latest") | .reason == "first pushed 20d ago"'
+}
+
+test_sample_registry_every_command() {
+    root=$work/sample
+    v2=$root/docker/registry/v2
+    rm -rf "$root"
+    "$MKREGISTRY" -q --now "$NOW" --scenario sample "$root" >/dev/null 2>&1 ||
+        fail "mkregistry --scenario sample failed"
+    for args in "ls" "ls --sort reclaimable --json" "check --verify" \
+        "prune --policy $top/policies/keep-last.lua --set count=2 --dry-run" \
+        "gc --untagged --dry-run" "delete --dry-run team/api:latest"; do
+        # shellcheck disable=SC2086
+        rp $args
+        [ "$rc" -eq 0 ] || fail "regprune $args: exit $rc: $err"
+    done
+    rp ls --sort reclaimable --json
+    jq_true '[.repositories[].reclaimable] == ([.repositories[].reclaimable] | sort | reverse)'
+    jq_true 'all(.repositories[]; .reclaimable <= .size)'
+    rp prune --policy "$top/policies/keep-last.lua" --set count=2
+    expect_rc 0
+    rp check
+    expect_rc 0
 }
 
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
