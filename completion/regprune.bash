@@ -19,7 +19,7 @@ _regprune_commands="ls prune delete gc check explain diff restore apply"
 
 # Options each command accepts, after the ones every command accepts.
 _regprune_options_common="--root --config --verbose --quiet -v -q --help --version"
-_regprune_options_ls="--json --inventory"
+_regprune_options_ls="--json --inventory --sort"
 _regprune_options_prune="--policy --set --now --dry-run --json --grace
     --strict --allow-empty --in-use --max-delete --max-delete-fraction
     --max-instructions --max-memory --policy-timeout --inventory --expect
@@ -37,7 +37,7 @@ _regprune_options_apply="--json --strict --trash --log"
 _regprune_options_restore=""
 
 # Options that take a value, as the next word or after "=".
-_regprune_value_options="--root --config --policy --policy-new --set --now --grace
+_regprune_value_options="--root --config --sort --policy --policy-new --set --now --grace
     --in-use --max-delete --max-delete-fraction --max-instructions
     --max-memory --policy-timeout --inventory --expect --trash --log
     --plan-out --empty-trash --older-than"
@@ -178,6 +178,9 @@ _regprune()
 
     if [[ -n $value_option ]]; then
         case $value_option in
+        --sort)
+            mapfile -t results < <(compgen -W "name size reclaimable" -- "$cur")
+            ;;
         --root | --trash | --empty-trash)
             compopt -o filenames 2>/dev/null
             mapfile -t results < <(compgen -d -- "$cur")
