@@ -39,7 +39,8 @@ else
 Q := @
 endif
 
-.PHONY: all test unit-test cli-test policy-test integration-test demo deps \
+.PHONY: all test unit-test cli-test policy-test integration-test deploy-test \
+	demo deps \
 	asan ubsan valgrind bench clean check-deps
 
 all: check-deps $(BIN) $(BUILD)/mkregistry
@@ -78,7 +79,8 @@ $(BUILD) $(BUILD)/obj:
 # end-to-end test against a real docker-registry server and skopeo.
 test: deps
 	$(MAKE) all
-	$(MAKE) unit-test cli-test policy-test integration-test docs-test
+	$(MAKE) unit-test cli-test policy-test integration-test docs-test \
+	  deploy-test
 
 deps:
 	tools/install-deps test
@@ -97,6 +99,12 @@ policy-test: all
 
 integration-test: all
 	$(TEST_ENV) tests/integration/e2e.sh
+
+# The deployment examples in examples/deploy/: regprune-maintenance end to
+# end against docker-registry, systemd-analyze verify on the units, and the
+# YAML of the Compose and Kubernetes files (python3-yaml).
+deploy-test: all
+	$(TEST_ENV) tests/deploy/run.sh
 
 demo:
 	tools/demo
@@ -124,6 +132,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/regprune/policies
 	install -m 755 regprune $(DESTDIR)$(PREFIX)/bin/regprune
 	install -m 644 policies/*.lua $(DESTDIR)$(PREFIX)/share/regprune/policies/
+	install -D -m 755 examples/deploy/regprune-maintenance \
+	  $(DESTDIR)$(PREFIX)/sbin/regprune-maintenance
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/regprune

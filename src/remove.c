@@ -26,6 +26,10 @@ int remove_lock(const char *root)
     char *path = xasprintf("%s/.regprune.lock", root);
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
+    /* flock needs no write access: a lock file another user created,
+     * such as root, still serves. */
+    if (fd < 0 && errno == EACCES)
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         log_error("cannot create lock file %s: %s", path, strerror(errno));
         free(path);
