@@ -91,12 +91,16 @@ int apply_load(const char *path, struct reviewed_plan *out, char *err,
                 json_string_value(json_object_get(tag, "name"));
             const char *digest =
                 json_string_value(json_object_get(tag, "digest"));
+            json_int_t pushed =
+                json_integer_value(json_object_get(tag, "pushed"));
             char *item;
 
             if (!verdict || strcmp(verdict, "delete") || !tag_name ||
                 !digest)
                 continue;
-            item = xasprintf("%s@%s", tag_name, digest);
+            /* The push time too: a tag pushed again is a new decision. */
+            item = xasprintf("%s@%s@%lld", tag_name, digest,
+                             (long long)pushed);
             add_key(out, &capacity, "tag", name, item);
             free(item);
         }
@@ -143,7 +147,8 @@ void apply_mark_tags(const struct reviewed_plan *rp, struct registry *reg)
             char *item;
 
             digest_to_text(&reg->ids.digests[t->digest], digest);
-            item = xasprintf("%s@%s", t->name, digest);
+            item = xasprintf("%s@%s@%lld", t->name, digest,
+                             (long long)t->pushed);
             if (has_key(rp, "tag", repo->name, item)) {
                 t->remove = t->delete = 1;
                 free(t->delete_reason);
@@ -171,7 +176,8 @@ void apply_mark_tags(const struct reviewed_plan *rp, struct registry *reg)
         if (!t || !t->remove)
             log_warning("%s:%s: %s since the plan was made; left alone",
                         repo_name, item,
-                        t ? "re-pointed" : "gone or unreadable");
+                        t ? "re-pointed or pushed again"
+                          : "gone or unreadable");
         free(copy);
     }
 }

@@ -460,8 +460,8 @@ static int check_command(const struct options *o)
     if ((o->trash || o->audit_log) && !is_command(o, "prune") &&
         !is_command(o, "delete") && !is_command(o, "gc") &&
         !is_command(o, "apply"))
-        return usage_error("--trash and --log apply to prune, delete and gc, "
-                           "not %s", c);
+        return usage_error("--trash and --log apply to prune, delete, gc "
+                           "and apply, not %s", c);
     if ((o->empty_trash != NULL) != (o->older_than >= 0) ||
         (o->empty_trash && !is_command(o, "gc")))
         return usage_error("%s", "gc --empty-trash DIR --older-than DURATION "
@@ -477,9 +477,15 @@ static int check_command(const struct options *o)
         return usage_error("%s writes text only; --json does not apply", c);
     if (o->untagged && !is_command(o, "gc"))
         return usage_error("--untagged belongs to gc, not %s", c);
+    if (o->dry_run && is_command(o, "restore"))
+        return usage_error("%s", "restore has no dry run: read the trash "
+                           "run's MOVED list to see what it puts back");
     if (o->dry_run && !is_command(o, "prune") && !is_command(o, "delete") &&
-        !is_command(o, "gc"))
+        !is_command(o, "gc") && !is_command(o, "apply"))
         return usage_error("%s changes nothing; --dry-run does not apply", c);
+    if (o->empty_trash && (o->untagged || o->json || o->arg_count))
+        return usage_error("%s", "gc --empty-trash takes only --older-than "
+                           "and --dry-run");
     if (o->verify && !is_command(o, "check"))
         return usage_error("--verify belongs to check, not %s", c);
     if (o->inventory && (is_command(o, "gc") || is_command(o, "check") ||
@@ -876,6 +882,23 @@ static int run_restore(const struct options *o)
                   failed, o->args[0]);
         status = EXIT_PROBLEMS;
     }
+    if (failed >= 0) {
+        struct check_result result;
+
+        /* What was put back supersedes an interrupted run's plan. */
+        journal_remove(&reg);
+        /* A later run may have removed what the restored images need. */
+        if (scan_registry(&reg, err, sizeof(err)) == 0) {
+            check_registry(&reg, 0, &result);
+            if (reg.problem_count) {
+                log_error("the tree has %zu problems after the restore (a "
+                          "later run may have removed what restored images "
+                          "need; restore newer trash runs first); `regprune "
+                          "check` lists them", reg.problem_count);
+                status = EXIT_PROBLEMS;
+            }
+        }
+    }
     registry_free(&reg);
     close(lock_fd);
     return status;
@@ -885,14 +908,15 @@ static int run_restore(const struct options *o)
 static int run_empty_trash(const struct options *o)
 {
     char err[1024];
-    long removed = trash_empty(o->empty_trash, o->older_than, err,
-                               sizeof(err));
+    long removed = trash_empty(o->empty_trash, o->older_than, o->dry_run,
+                               err, sizeof(err));
 
     if (removed < 0) {
         log_error("%s", err);
         return EXIT_FAILED;
     }
-    printf("summary: command=gc trash_runs_deleted=%ld\n", removed);
+    printf("summary: command=gc dry_run=%s trash_runs_deleted=%ld\n",
+           o->dry_run ? "yes" : "no", removed);
     return EXIT_OK;
 }
 
@@ -1046,6 +1070,7 @@ static int decide(struct registry *reg, const struct options *o)
 
     if (o->reviewed) {
         apply_mark_tags(o->reviewed, reg);
+        read_configs(reg);
         return 0;
     }
     if (strcmp(o->command, "delete") == 0) {
@@ -1055,7 +1080,7 @@ static int decide(struct registry *reg, const struct options *o)
     } else if (strcmp(o->command, "gc") != 0 && select_repos(reg, o) != 0) {
         return EXIT_FAILED;
     }
-    if (strcmp(o->command, "gc") != 0 && !o->inventory && !o->reviewed)
+    if (strcmp(o->command, "gc") != 0 && !o->inventory)
         read_configs(reg);
     if (is_prune && run_policies(reg, o, o->policies, o->policy_count) != 0)
         return EXIT_FAILED;

@@ -163,12 +163,13 @@ fail:
 
 /*
  * Test hook: with REGPRUNE_CRASH_AFTER=N in the environment, the process
- * ends at once, as kill -9 would end it, before its (N+1)th removal. The
- * crash-safety tests use it to stop a run at every step in turn.
+ * ends at once, as kill -9 would end it, before its (N+1)th removal (an
+ * unlink, or a move into the trash). The crash-safety tests use it to stop
+ * a run at every step in turn.
  */
 static long crash_after = -2;
 
-static int checked_unlinkat(int fd, const char *name, int flags)
+void path_crash_point(void)
 {
     if (crash_after == -2) {
         const char *env = getenv("REGPRUNE_CRASH_AFTER");
@@ -176,6 +177,11 @@ static int checked_unlinkat(int fd, const char *name, int flags)
     }
     if (crash_after >= 0 && crash_after-- == 0)
         _exit(137);
+}
+
+static int checked_unlinkat(int fd, const char *name, int flags)
+{
+    path_crash_point();
     return unlinkat(fd, name, flags);
 }
 

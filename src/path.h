@@ -37,6 +37,9 @@ int path_open_dir(int dirfd, const char *relpath);
 int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
                    char **buf, size_t *len, long long *mtime);
 
+/* Test hook before each removal; see REGPRUNE_CRASH_AFTER in path.c. */
+void path_crash_point(void);
+
 /*
  * unlinkat(2) relpath beneath dirfd with flags, resolving its parent
  * without following symbolic links. Return 0, or -1 with errno set.

@@ -121,7 +121,8 @@ static void follow_subjects(struct registry *reg, struct repo *repo,
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
         long s;
-        if (t->follows == DIGEST_NONE)
+        /* A follower named on the delete command line goes as asked. */
+        if (t->follows == DIGEST_NONE || (t->remove && t->delete_reason))
             continue;
         s = registry_find_revision(repo, t->follows);
         digest_to_hex(&reg->ids.digests[t->follows], hex);
@@ -436,13 +437,6 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
                 continue;
             }
             plan_revisions(reg, repo, opt, marks, stack);
-            /* Tags that follow a subject were decided just now. */
-            for (size_t i = 0; i < repo->tag_count; i++) {
-                if (repo->tags[i].follows == DIGEST_NONE)
-                    continue;
-                plan->tags_deleted += repo->tags[i].remove;
-                plan->tags_kept -= repo->tags[i].remove;
-            }
             plan_layers(reg, repo, (uint32_t)r + 1, opt, alive_stamp,
                         start_stamp);
             plan_uploads(reg, repo, opt);
@@ -461,6 +455,8 @@ void plan_build(struct registry *reg, const struct plan_options *opt,
     free(start_stamp);
     plan_mark_live(reg);
     plan_blobs(reg, opt, plan);
+    /* Tags that follow a subject were decided during planning. */
+    plan_count(reg, plan);
 }
 
 void plan_count(struct registry *reg, struct plan *plan)

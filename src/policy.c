@@ -843,19 +843,33 @@ static int l_build_repo(lua_State *L)
 }
 
 /* Keep the most recently pushed tag of a repository the policy emptied. */
+/* Whether a tag names an image or an index, not a signature, SBOM or
+ * other artifact. */
+static int names_image(const struct tag *t)
+{
+    return t->kind &&
+           (strcmp(t->kind, "image") == 0 || strcmp(t->kind, "index") == 0);
+}
+
 static void protect_last_tag(struct repo *repo)
 {
     struct tag *newest = NULL;
 
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
+        int better;
+
         if (t->follows != DIGEST_NONE)
             continue;
         if (!t->remove)
             return;
-        if (!newest || t->pushed > newest->pushed ||
-            (t->pushed == newest->pushed &&
-             version_compare_names(t->name, newest->name) > 0))
+        /* An image beats an artifact; then the newest push wins. */
+        better = !newest || (names_image(t) && !names_image(newest)) ||
+                 (names_image(t) == names_image(newest) &&
+                  (t->pushed > newest->pushed ||
+                   (t->pushed == newest->pushed &&
+                    version_compare_names(t->name, newest->name) > 0)));
+        if (better)
             newest = t;
     }
     if (!newest)

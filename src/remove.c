@@ -94,9 +94,10 @@ static void audit(const struct remove_options *opt, struct registry *reg,
                                 ? json_string(r->tag->delete_source)
                                 : json_null());
     }
-    json_dumpf(line, opt->audit, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    fputc('\n', opt->audit);
-    fflush(opt->audit);
+    if (json_dumpf(line, opt->audit, JSON_COMPACT | JSON_PRESERVE_ORDER) ||
+        fputc('\n', opt->audit) == EOF || fflush(opt->audit) != 0)
+        registry_problem(reg, r->repo, path, "cannot write the --log file: "
+                         "%s; this removal is not in it", strerror(errno));
     json_decref(line);
 }
 
@@ -302,6 +303,7 @@ static size_t remove_blobs(const struct remove_options *opt,
         pathf(path, sizeof(path), "blobs/sha256/%.2s/%s", hex, hex);
         struct removal what = {"blob", NULL, id, plan->blobs[i].size, NULL};
         if (remove_path(opt, reg, &what, path) != 0) {
+            reg->flags[id] |= ID_LIVE; /* it stays: not counted as freed */
             failed++;
             continue;
         }
@@ -350,6 +352,29 @@ static size_t remove_leftovers(const struct remove_options *opt,
     return failed;
 }
 
+/* Blobs this run leaves, so that the counts leave them out. */
+static void keep_all_blobs(struct registry *reg, const struct plan *plan)
+{
+    for (size_t i = 0; i < plan->blob_count; i++)
+        reg->flags[plan->blobs[i].id] |= ID_LIVE;
+}
+
+/* After failures, count what was really removed. */
+static void recount(struct registry *reg, struct plan *plan)
+{
+    size_t kept = 0;
+
+    plan->bytes_freed = 0;
+    for (size_t i = 0; i < plan->blob_count; i++) {
+        if (reg->flags[plan->blobs[i].id] & ID_LIVE)
+            continue;
+        plan->blobs[kept++] = plan->blobs[i];
+        plan->bytes_freed += plan->blobs[i].size;
+    }
+    plan->blob_count = kept;
+    plan_count(reg, plan);
+}
+
 /*
  * Test hook: REGPRUNE_TEST_PAUSE_BEFORE_BLOBS=N sleeps N seconds before
  * blobs are removed, so that the end-to-end test can push meanwhile.
@@ -374,19 +399,24 @@ size_t remove_execute(struct registry *reg, struct plan *plan,
     if (drift) {
         log_warning("a tag changed during the run; blobs are left for the "
                     "next run");
+        keep_all_blobs(reg, plan);
     } else {
         plan_mark_live(reg);
         pause_for_tests();
         /* Whatever the tree links now, pushed during the run or not,
          * keeps its blobs. */
         scan_refresh(reg);
-        if (reg->incomplete)
+        if (reg->incomplete) {
             log_warning("the tree changed in a way this run cannot follow; "
                         "blobs are left for the next run");
-        else
+            keep_all_blobs(reg, plan);
+            failed++;
+        } else
             failed += remove_blobs(opt, reg, plan);
     }
     failed += remove_uploads(opt, reg);
     failed += remove_leftovers(opt, reg);
+    if (failed || drift)
+        recount(reg, plan);
     return failed;
 }

@@ -299,7 +299,9 @@ static void plan_repo_text(FILE *out, struct registry *reg,
 static int plan_text(FILE *out, struct registry *reg, const struct plan *plan,
                      const struct report_options *opt)
 {
-    const char *verb = opt->dry_run ? "to delete" : "deleted";
+    const char *verb = opt->dry_run     ? "to delete"
+                       : opt->trash_run ? "moved to the trash"
+                                        : "deleted";
     int is_gc = strcmp(opt->command, "gc") == 0;
     size_t repos = 0;
     char size[32];

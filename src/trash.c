@@ -63,15 +63,116 @@ static int open_checked(const char *dir, const char *root, int v2_fd,
     return dir_fd;
 }
 
+/*
+ * ROOT_ID in a run directory: the device and inode of the v2 directory the
+ * run moved from, so that restore puts nothing into another registry.
+ */
+#define TRASH_ROOT_ID "ROOT_ID"
+
+static int write_identity(int run_fd, int v2_fd, char *err, size_t err_size)
+{
+    struct stat st;
+    char text[64];
+    int fd, n, ok;
+
+    if (fstat(v2_fd, &st) != 0)
+        return -1;
+    n = snprintf(text, sizeof(text), "%llu %llu\n",
+                 (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino);
+    fd = openat(run_fd, TRASH_ROOT_ID,
+                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ok = fd >= 0 && write(fd, text, (size_t)n) == n;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        snprintf(err, err_size, "cannot write the trash run's %s: %s",
+                 TRASH_ROOT_ID, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+/* Whether the run directory came from the registry at v2_fd. */
+static int same_identity(int run_fd, int v2_fd)
+{
+    struct stat st;
+    char text[64] = "", expected[64];
+    int fd = openat(run_fd, TRASH_ROOT_ID, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0 || fstat(v2_fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    snprintf(expected, sizeof(expected), "%llu %llu\n",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    return strcmp(text, expected) == 0;
+}
+
+/* Whether the tree below fd holds anything but directories. */
+static int holds_files(int fd)
+{
+    DIR *dir = fdopendir(dup(fd));
+    struct dirent *ent;
+    int found = 0;
+
+    if (!dir)
+        return 1;
+    while (!found && (ent = readdir(dir)) != NULL) {
+        struct stat st;
+        int sub;
+
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode)) {
+            found = 1;
+            break;
+        }
+        sub = openat(dirfd(dir), ent->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        found = sub < 0 || holds_files(sub);
+        if (sub >= 0)
+            close(sub);
+    }
+    closedir(dir);
+    return found;
+}
+
 int trash_check(const char *dir, const char *root, int v2_fd, char *err,
                 size_t err_size)
 {
     int fd = open_checked(dir, root, v2_fd, err, err_size);
+    char probe[64];
+    int probe_fd, rc = 0;
 
     if (fd < 0)
         return -1;
+    /* A bind mount of the same filesystem passes the device check but
+     * refuses renames; a real rename from beside v2 tells. */
+    snprintf(probe, sizeof(probe), ".regprune-trash-probe-%ld",
+             (long)getpid());
+    probe_fd = openat(v2_fd, probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0600);
+    if (probe_fd >= 0) {
+        close(probe_fd);
+        if (renameat(v2_fd, probe, fd, probe) == 0) {
+            unlinkat(fd, probe, 0);
+        } else {
+            snprintf(err, err_size, "--trash %s: cannot rename into it from "
+                     "the registry (%s); choose a directory on the same "
+                     "mount", dir, strerror(errno));
+            unlinkat(v2_fd, probe, 0);
+            rc = -1;
+        }
+    }
     close(fd);
-    return 0;
+    return rc;
 }
 
 int trash_open(const char *dir, const char *root, int v2_fd,
@@ -104,7 +205,7 @@ int trash_open(const char *dir, const char *root, int v2_fd,
         return -1;
     }
     opt->trash_fd = run_fd;
-    return 0;
+    return write_identity(run_fd, v2_fd, err, err_size);
 }
 
 void trash_close(struct remove_options *opt)
@@ -175,11 +276,13 @@ int trash_move(const struct remove_options *opt, int v2_fd,
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     close(fd);
-    if (move_between(v2_fd, opt->trash_fd, path) != 0)
-        return -1;
+    /* List the path before moving it, so that a run stopped in between
+     * leaves nothing in the trash that restore does not know of. */
     fprintf(opt->trash_list, "%s\n", path);
-    fflush(opt->trash_list);
-    return 0;
+    if (fflush(opt->trash_list) != 0 || fdatasync(fileno(opt->trash_list)))
+        return -1;
+    path_crash_point();
+    return move_between(v2_fd, opt->trash_fd, path);
 }
 
 long trash_restore(const char *run_dir, int v2_fd, char *err,
@@ -196,6 +299,13 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
     if (run_fd < 0) {
         snprintf(err, err_size, "cannot open trash run %s: %s", run_dir,
                  strerror(errno));
+        return -1;
+    }
+    if (!same_identity(run_fd, v2_fd)) {
+        snprintf(err, err_size, "%s was not moved from this registry (its "
+                 "%s does not match the root); pass the --root it came "
+                 "from", run_dir, TRASH_ROOT_ID);
+        close(run_fd);
         return -1;
     }
     list_fd = openat(run_fd, TRASH_LIST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -220,7 +330,14 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
      * before what it needs. */
     while (count > 0) {
         char *path = paths[--count];
-        if (move_between(run_fd, v2_fd, path) != 0) {
+        int src = path_open(run_fd, path, O_PATH);
+
+        if (src < 0 && errno == ENOENT) {
+            /* Listed but never moved (a stopped run), or restored by an
+             * earlier, stopped restore. */
+            log_debug("%s: not in the trash", path);
+        } else if (src < 0 || (close(src), 0) ||
+                   move_between(run_fd, v2_fd, path) != 0) {
             log_warning("%s/%s: cannot restore: %s; left in the trash",
                         run_dir, path, strerror(errno));
             failed++;
@@ -230,27 +347,44 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
         free(path);
     }
     free(paths);
+    /* The run directory goes only when nothing but empty directories and
+     * its own records are left in it. */
+    if (failed == 0) {
+        unlinkat(run_fd, TRASH_LIST, 0);
+        unlinkat(run_fd, TRASH_ROOT_ID, 0);
+        if (holds_files(run_fd)) {
+            log_warning("%s: files the list does not name are left in it; "
+                        "the run directory stays", run_dir);
+            failed++;
+        }
+    }
     close(run_fd);
     if (failed == 0) {
-        const char *slash = strrchr(run_dir, '/');
-        char *parent = slash ? xstrndup(run_dir, (size_t)(slash - run_dir))
-                             : xstrdup(".");
-        int parent_fd = open(*parent ? parent : "/",
-                             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *copy = xstrdup(run_dir);
+        size_t len = strlen(copy);
+        char *slash, *parent;
+        int parent_fd;
 
+        while (len > 1 && copy[len - 1] == '/')
+            copy[--len] = '\0';
+        slash = strrchr(copy, '/');
+        parent = slash ? xstrndup(copy, (size_t)(slash - copy)) : xstrdup(".");
+        parent_fd = open(*parent ? parent : "/",
+                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (parent_fd < 0 ||
-            path_remove_tree(parent_fd, slash ? slash + 1 : run_dir) != 0)
+            path_remove_tree(parent_fd, slash ? slash + 1 : copy) != 0)
             log_warning("%s: restored, but the run directory cannot be "
                         "removed: %s", run_dir, strerror(errno));
         if (parent_fd >= 0)
             close(parent_fd);
         free(parent);
+        free(copy);
     }
     return failed;
 }
 
-long trash_empty(const char *dir, int64_t older_than, char *err,
-                 size_t err_size)
+long trash_empty(const char *dir, int64_t older_than, int dry_run,
+                 char *err, size_t err_size)
 {
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d;
@@ -269,13 +403,18 @@ long trash_empty(const char *dir, int64_t older_than, char *err,
         char list[PATH_MAX];
         struct stat st;
 
-        if (ent->d_name[0] == '.')
+        if (strncmp(ent->d_name, "regprune-", 9) != 0)
             continue;
         snprintf(list, sizeof(list), "%s/%s", ent->d_name, TRASH_LIST);
         /* Only run directories, known by their list, are touched. */
         if (fstatat(dirfd(d), list, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode) || (int64_t)st.st_mtim.tv_sec > limit)
             continue;
+        if (dry_run) {
+            printf("would free %s/%s\n", dir, ent->d_name);
+            removed++;
+            continue;
+        }
         if (path_remove_tree(dirfd(d), ent->d_name) != 0) {
             log_warning("%s/%s: cannot remove: %s", dir, ent->d_name,
                         strerror(errno));

@@ -39,9 +39,10 @@ int trash_move(const struct remove_options *opt, int v2_fd,
 long trash_restore(const char *run_dir, int v2_fd, char *err,
                    size_t err_size);
 
-/* Delete the run directories in DIR whose MOVED list is older than
- * seconds. Return how many, or -1 with err set. */
-long trash_empty(const char *dir, int64_t older_than, char *err,
-                 size_t err_size);
+/* Delete the run directories (regprune-*) in DIR whose MOVED list is
+ * older than seconds, or with dry_run only list them. Return how many, or
+ * -1 with err set. */
+long trash_empty(const char *dir, int64_t older_than, int dry_run,
+                 char *err, size_t err_size);
 
 #endif

@@ -1099,7 +1099,7 @@ test_apply_reviewed_plan() {
         "$v2/$(tagdir team/app v1.1.0)/current/link"
     rp apply "$work/plan.json" --json
     expect_rc 0
-    expect_err "team/app:v1.1.0: re-pointed since the plan was made"
+    expect_err "team/app:v1.1.0: re-pointed or pushed again since the plan was made"
     exists "$(tagdir team/app v1.1.0)" "$(revdir team/app "$(tag_hex team/app stable)")"
     gone "$(tagdir team/app v1.0.0)"
     jq_true '.totals.tags_deleted == 1'
@@ -1318,6 +1318,61 @@ test_sample_registry_every_command() {
     expect_rc 0
     rp check
     expect_rc 0
+}
+
+test_trash_crash_and_wrong_root() {
+    mk pristine < <(basic_spec)
+    local pristine=$root
+    echo "$keep_one" >"$work/p.lua"
+    contents "$pristine" >"$work/pristine.state"
+    # Stop a --trash run before each move in turn; restore must bring back
+    # everything it moved, and leave nothing behind.
+    local step=0 stride=1 runs
+    [ -n "$WRAPPER" ] && stride=4
+    while :; do
+        root=$work/crash
+        v2=$root/docker/registry/v2
+        rm -rf "$root" "$work/tr"
+        cp -a "$pristine" "$root"
+        mkdir "$work/tr"
+        REGPRUNE_CRASH_AFTER=$step $WRAPPER "$REGPRUNE" --root "$root" \
+            prune --policy "$work/p.lua" --trash "$work/tr" >/dev/null 2>&1
+        local stopped=$?
+        runs=$(ls "$work/tr")
+        if [ -z "$runs" ]; then
+            fail "no run directory after step $step"
+            break
+        fi
+        rp restore "$work/tr/$runs/"
+        [ "$rc" -eq 0 ] || fail "restore after a stop at step $step: $err"
+        contents "$root" >"$work/crash.state"
+        cmp -s "$work/pristine.state" "$work/crash.state" ||
+            fail "restore after a stop at step $step differs: $(diff \
+                "$work/pristine.state" "$work/crash.state" | head -3)"
+        [ -z "$(ls "$work/tr")" ] || fail "run directory left after step $step"
+        [ "$stopped" -eq 137 ] || break
+        step=$((step + stride))
+    done
+    [ "$step" -gt 10 ] || fail "only $step stops exercised"
+    # A trash run goes back only into the registry it came from.
+    root=$work/crash
+    rm -rf "$root" "$work/tr"
+    cp -a "$pristine" "$root"
+    mkdir "$work/tr"
+    rp prune --policy "$work/p.lua" --trash "$work/tr" --json
+    runs=$(jq -r '.trash' "$work/out")
+    mk other < <(basic_spec)
+    rp restore "$runs"
+    expect_rc 1
+    expect_err "was not moved from this registry"
+    # The trash is emptied only for real, never in a dry run.
+    touch -d '-2 days' "$runs/MOVED"
+    rp gc --empty-trash "$work/tr" --older-than 1d --dry-run
+    expect_rc 0
+    expect_out "trash_runs_deleted=1"
+    [ -d "$runs" ] || fail "a dry run emptied the trash"
+    rp restore "$runs" --dry-run
+    expect_rc 2
 }
 
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
