@@ -17,7 +17,8 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(PKG_CFLAGS) \
-	-DREGPRUNE_VERSION='"$(VERSION)"' -Isrc -MMD -MP $(CFLAGS)
+	-DREGPRUNE_VERSION='"$(VERSION)"' \
+	-DREGPRUNE_DATADIR='"$(PREFIX)/share/regprune"' -Isrc -MMD -MP $(CFLAGS)
 
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)

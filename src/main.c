@@ -98,7 +98,9 @@ static const char help_text[] =
     "  --config FILE       the registry's config.yml: its storage root and "
     "read-only\n"
     "                      setting, after its REGISTRY_STORAGE* variables\n"
-    "  --policy FILE       Lua policy file; repeat to run several in order\n"
+    "  --policy FILE|NAME  Lua policy file, or the name of a shipped one "
+    "(keep-last);\n"
+    "                      repeat to run several in order\n"
     "  --set NAME=VALUE    a policy parameter, in regprune.params.NAME\n"
     "  --now TIME          the policy clock, RFC 3339 or Unix seconds "
     "(default: now)\n"
@@ -143,7 +145,8 @@ static const char help_text[] =
     "\"keep REPO:TAG\"\n"
     "                      or \"delete REPO:TAG\"; exit 1 on a difference\n"
     "  -v, -q              more detail on stderr; errors only\n"
-    "  -h, --help          this help;  --version  the version\n"
+    "  -h, --help          this help, or with a command its own;  "
+    "--version  the version\n"
     "\n"
     "The registry must be stopped or read-only during a run that deletes, "
     "and\n"
@@ -151,6 +154,59 @@ static const char help_text[] =
     "\n"
     "exit status: 0 success, 1 failed with nothing deleted, 2 usage error,\n"
     "3 finished with problems (frozen repositories or failed removals).\n";
+
+/* What `regprune COMMAND --help` prints: its synopsis and options. */
+static const struct command_help {
+    const char *name;
+    const char *text;
+} command_help[] = {
+    {"ls", "usage: regprune [--root DIR|--config FILE|--inventory FILE] ls "
+           "[--json] [--sort name|size|reclaimable] [REPO...]\n\n"
+           "List repositories and their tags: digest, push and creation "
+           "times, size, kind\nand platforms; with --json, the inventory "
+           "that --inventory reads back.\n"},
+    {"prune", "usage: regprune [--root DIR|--config FILE] prune --policy "
+              "FILE|NAME... [--set NAME=VALUE]...\n"
+              "       [--now TIME] [--dry-run] [--json] [--plan-out FILE] "
+              "[--trash DIR] [--log FILE]\n"
+              "       [--in-use FILE] [--max-delete N] "
+              "[--max-delete-fraction P] [--allow-empty]\n"
+              "       [--inventory FILE [--expect FILE]] [REPO...]\n\n"
+              "Run the policies on each repository, delete the tags they "
+              "reject and\neverything only those tags used. A NAME such as "
+              "keep-last is a shipped policy.\n"},
+    {"delete", "usage: regprune [--root DIR] delete [--dry-run] [--json] "
+               "[--trash DIR] [--log FILE]\n"
+               "       [--in-use FILE] REPO:TAG|REPO@DIGEST...\n\n"
+               "Delete the named tags, or manifests with every tag on them, "
+               "and everything only\nthey used.\n"},
+    {"gc", "usage: regprune [--root DIR] gc [--untagged] [--grace DURATION] "
+           "[--dry-run] [--json]\n"
+           "       [--trash DIR] [--log FILE]\n"
+           "       regprune gc --empty-trash DIR --older-than DURATION "
+           "[--dry-run]\n\n"
+           "Delete blobs and layer links no manifest references and stale "
+           "uploads, older\nthan the grace window; --untagged also deletes "
+           "manifests no tag reaches.\n"},
+    {"check", "usage: regprune [--root DIR] check [--verify] [--json] "
+              "[REPO...]\n\n"
+              "Verify the tree and change nothing; --verify also hashes every "
+              "blob. Exits 3\nwhen it finds problems.\n"},
+    {"explain", "usage: regprune [--root DIR|--inventory FILE] explain "
+                "--policy FILE... REPO:TAG...\n\n"
+                "Show every keep, delete and protect call that named each "
+                "tag, in order.\n"},
+    {"diff", "usage: regprune [--root DIR|--inventory FILE] diff --policy "
+             "OLD... --policy-new NEW... [REPO...]\n\n"
+             "List the tags whose verdict changes from --policy to "
+             "--policy-new.\n"},
+    {"apply", "usage: regprune [--root DIR] apply [--dry-run] [--json] "
+              "[--trash DIR] [--log FILE] PLAN.json\n\n"
+              "Carry out a plan that --dry-run --plan-out wrote, skipping "
+              "what changed since.\n"},
+    {"restore", "usage: regprune [--root DIR] restore TRASH_RUN_DIR\n\n"
+                "Put back what a --trash run moved into the trash.\n"},
+};
 
 struct options {
     const char *root;
@@ -163,7 +219,7 @@ struct options {
     size_t param_count;
     int64_t now;
     int64_t grace;
-    int dry_run, json, strict, allow_empty, untagged, verify;
+    int dry_run, json, strict, allow_empty, untagged, verify, help;
     uint64_t max_instructions;
     size_t max_memory;
     const char *in_use;
@@ -364,10 +420,9 @@ static int parse_flag(struct options *o, const char *arg)
         log_max_level = LOG_DEBUG;
     else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0)
         log_max_level = LOG_ERROR;
-    else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-        printf("%s%s", usage_text, help_text);
-        return EXIT_OK;
-    } else if (strcmp(arg, "--version") == 0) {
+    else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+        o->help = 1;
+    else if (strcmp(arg, "--version") == 0) {
         printf("regprune %s\n", REGPRUNE_VERSION);
         return EXIT_OK;
     } else
@@ -605,6 +660,59 @@ static int read_configs(struct registry *reg)
     return 1;
 }
 
+#ifndef REGPRUNE_DATADIR
+#define REGPRUNE_DATADIR "/usr/local/share/regprune"
+#endif
+
+/*
+ * Find a policy given by name, such as keep-last: NAME.lua in
+ * $REGPRUNE_POLICY_PATH (directories separated by ':'), beside the
+ * program (share/regprune/policies of its prefix, or the policies/ of a
+ * source tree) and in the installed share directory. A path that exists
+ * is used as it is. Return a path the caller frees, or NULL.
+ */
+static char *find_policy(const char *name)
+{
+    char exe[PATH_MAX], *dirs[8], *found = NULL, *env_copy = NULL;
+    size_t count = 0;
+    ssize_t n;
+    const char *env = getenv("REGPRUNE_POLICY_PATH");
+    int has_suffix = strlen(name) > 4 &&
+                     strcmp(name + strlen(name) - 4, ".lua") == 0;
+
+    if (access(name, R_OK) == 0 || strchr(name, '/'))
+        return xstrdup(name);
+    if (env && *env) {
+        env_copy = xstrdup(env);
+        for (char *save = NULL, *d = strtok_r(env_copy, ":", &save);
+             d && count < 4; d = strtok_r(NULL, ":", &save))
+            dirs[count++] = xstrdup(d);
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        char *slash;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            dirs[count++] = xasprintf("%s/../share/regprune/policies", exe);
+            dirs[count++] = xasprintf("%s/policies", exe);
+        }
+    }
+    dirs[count++] = xstrdup(REGPRUNE_DATADIR "/policies");
+    for (size_t i = 0; i < count; i++) {
+        char *path = xasprintf("%s/%s%s", dirs[i], name,
+                               has_suffix ? "" : ".lua");
+        if (!found && access(path, R_OK) == 0)
+            found = path;
+        else
+            free(path);
+        free(dirs[i]);
+    }
+    free(env_copy);
+    return found;
+}
+
 static int run_policies(struct registry *reg, const struct options *o,
                         const char **files, size_t file_count)
 {
@@ -621,25 +729,43 @@ static int run_policies(struct registry *reg, const struct options *o,
         .record_events = strcmp(o->command, "explain") == 0,
     };
     char *err = NULL;
-    struct policy *p = policy_load(&popt, &err);
+    char **paths = xcalloc(file_count + 1, sizeof(char *));
+    struct policy *p = NULL;
+    int rc = 0;
 
+    for (size_t i = 0; i < file_count; i++) {
+        paths[i] = find_policy(files[i]);
+        if (!paths[i]) {
+            log_error("policy '%s' not found: no such file, and no %s.lua "
+                      "among the shipped policies ($REGPRUNE_POLICY_PATH, "
+                      "%s/policies)", files[i], files[i], REGPRUNE_DATADIR);
+            for (size_t j = 0; j < i; j++)
+                free(paths[j]);
+            free(paths);
+            return -1;
+        }
+    }
+    popt.files = (const char *const *)paths;
+    p = policy_load(&popt, &err);
     if (!p) {
         log_error("%s", err);
         free(err);
-        return -1;
+        rc = -1;
     }
-    for (size_t r = 0; r < reg->repo_count; r++) {
+    for (size_t r = 0; p && rc == 0 && r < reg->repo_count; r++) {
         if (!reg->repos[r].selected)
             continue;
         if (policy_evaluate(p, reg, &reg->repos[r], &err) != 0) {
             log_error("%s\nnothing was deleted", err);
             free(err);
-            policy_free(p);
-            return -1;
+            rc = -1;
         }
     }
     policy_free(p);
-    return 0;
+    for (size_t i = 0; i < file_count; i++)
+        free(paths[i]);
+    free(paths);
+    return rc;
 }
 
 /* Protect the tags that --in-use names; -1 when the file is bad. */
@@ -1290,6 +1416,24 @@ out:
     return status;
 }
 
+/* Print the help of command, or the general help; return the status. */
+static int print_help(const char *command)
+{
+    for (size_t i = 0; command &&
+                       i < sizeof(command_help) / sizeof(command_help[0]);
+         i++) {
+        if (strcmp(command, command_help[i].name) == 0) {
+            printf("%s\nregprune --help lists every option.\n",
+                   command_help[i].text);
+            return EXIT_OK;
+        }
+    }
+    if (command)
+        return usage_error("unknown command '%s'", command);
+    printf("%s%s", usage_text, help_text);
+    return EXIT_OK;
+}
+
 /*
  * Read --config: the root unless --root names one, and a warning before a
  * run that deletes while the registry is not read-only. Return -1 to go
@@ -1335,8 +1479,11 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     o.now = (int64_t)time(NULL);
     rc = parse_args(argc, argv, &o);
-    if (rc < 0)
+    if (rc < 0 && o.help) {
+        rc = print_help(o.command);
+    } else if (rc < 0) {
         rc = check_command(&o);
+    }
     if (rc < 0 && o.config)
         rc = use_config(&o, &cfg);
     if (rc < 0 && o.command) {

@@ -1375,6 +1375,40 @@ test_trash_crash_and_wrong_root() {
     expect_rc 2
 }
 
+test_policy_by_name_and_command_help() {
+    mk t < <(basic_spec)
+    rp prune --policy keep-last --set count=1 --dry-run --json
+    expect_rc 0
+    jq_true '.repositories[0].tags[0].source | test("policies/keep-last.lua:")'
+    rp prune --policy no-such-policy --dry-run
+    expect_rc 1
+    expect_err "policy 'no-such-policy' not found"
+    mkdir -p "$work/mine"
+    printf 'function policy(repo) end\n' >"$work/mine/team-rules.lua"
+    REGPRUNE_POLICY_PATH=$work/mine "$REGPRUNE" --root "$root" prune \
+        --policy team-rules --dry-run >/dev/null 2>"$work/err"
+    rc=$?
+    expect_rc 0
+    # An installed copy finds the shipped policies under its prefix.
+    if [ -z "$WRAPPER" ]; then
+        make -s -C "$top" install DESTDIR="$work/inst" PREFIX=/usr \
+            >/dev/null 2>&1 || fail "make install failed"
+        "$work/inst/usr/bin/regprune" --root "$root" prune \
+            --policy gitlab-cleanup --set 'name_regex_delete=.*' \
+            --dry-run >/dev/null 2>"$work/err"
+        rc=$?
+        expect_rc 0
+        [ -f "$work/inst/usr/share/man/man1/regprune.1" ] ||
+            fail "make install left out the manual page"
+    fi
+    rp prune --help
+    expect_rc 0
+    expect_out "usage: regprune [--root DIR|--config FILE] prune"
+    rp --help gc
+    expect_rc 0
+    expect_out "--empty-trash"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
