@@ -3,6 +3,9 @@
 #include "policy_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 #include <lauxlib.h>
@@ -760,7 +763,8 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_remove(L, -2); /* data */
 }
 
-/* Push repo.untagged: {digest, kind} of every revision no tag names. */
+/* Push repo.untagged: {digest, kind, pushed} of every revision no tag
+ * names. */
 static void push_untagged(lua_State *L, struct registry *reg,
                           const struct repo *repo)
 {
@@ -781,6 +785,18 @@ static void push_untagged(lua_State *L, struct registry *reg,
         lua_createtable(L, 0, 3);
         lua_pushstring(L, digest);
         lua_setfield(L, -2, "digest");
+        if (reg->v2_fd >= 0) {
+            /* When the manifest was pushed: its revision link's mtime. */
+            char path[PATH_MAX];
+            struct stat st;
+            pathf(path, sizeof(path),
+                  "repositories/%s/_manifests/revisions/sha256/%s/link",
+                  repo->name, digest + 7);
+            if (fstatat(reg->v2_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec);
+                lua_setfield(L, -2, "pushed");
+            }
+        }
         lua_pushstring(L, m && m->subject != DIGEST_NONE ? "referrer"
                           : m && m->child_count      ? "index"
                                                      : "image");

@@ -1008,6 +1008,7 @@ function policy(repo)
     end
   end
   assert(#repo.untagged == 1 and repo.untagged[1].kind == "referrer")
+  assert(regprune.now - repo.untagged[1].pushed >= 7000, "referrer's push time")
 end
 LUA
     rp prune --policy "$work/p.lua" --json
