@@ -294,12 +294,30 @@ static int upload_is_stale(struct registry *reg, const struct repo *repo,
     return started <= limit;
 }
 
+/* The registry names uploads by UUID (8-4-4-4-12 hex digits); anything
+ * else under _uploads is not its own and is left alone. */
+static int is_uuid(const char *s)
+{
+    static const int groups[] = {8, 4, 4, 4, 12};
+
+    for (size_t g = 0; g < 5; g++) {
+        for (int i = 0; i < groups[g]; i++, s++)
+            if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+                  (*s >= 'A' && *s <= 'F')))
+                return 0;
+        if (*s != (g < 4 ? '-' : '\0'))
+            return 0;
+        s += g < 4;
+    }
+    return 1;
+}
+
 static void plan_uploads(struct registry *reg, struct repo *repo,
                          const struct plan_options *opt)
 {
     for (size_t i = 0; i < repo->upload_count; i++)
         repo->upload_remove[i] =
-            opt->sweep && !repo->frozen &&
+            opt->sweep && !repo->frozen && is_uuid(repo->uploads[i]) &&
             upload_is_stale(reg, repo, repo->uploads[i],
                             reg->scan_started - opt->grace);
 }

@@ -1410,6 +1410,71 @@ test_policy_by_name_and_command_help() {
     expect_out "--empty-trash"
 }
 
+test_trees_in_the_wild() {
+    mk t <<'SPEC'
+layer base 3K
+layer x 2K
+image a:v1 layers=base pushed=-30d
+image a/b:v1 layers=base,x pushed=-30d
+image a/b:_hidden layers=base pushed=-30d
+image plain/app:v1 layers=x pushed=-30d
+image plain/app:v2 pushed=-20d
+SPEC
+    echo 'function policy(repo) for _, t in ipairs(repo.tags) do delete(t, "all") end end' \
+        >"$work/all.lua"
+    # Nested repositories a and a/b are both read, and a tag may start
+    # with "_".
+    rp ls --json
+    expect_rc 0
+    jq_true '[.repositories[].name] == ["a","a/b","plain/app"]'
+    jq_true '[.repositories[] | select(.name=="a/b") | .tags[].name] == ["_hidden","v1"]'
+    # Uppercase hex and a leading space: invalid, warned about, never
+    # rewritten, and the repository loses nothing.
+    local hex link
+    hex=$(tag_hex plain/app v1)
+    link=$v2/$(tagdir plain/app v1)/current/link
+    printf 'sha256:%s' "${hex^^}" >"$link"
+    rp prune --policy "$work/all.lua" --allow-empty --json plain/app
+    expect_rc 3
+    expect_err "invalid link"
+    [ "$(cat "$link")" = "sha256:${hex^^}" ] || fail "the link was rewritten"
+    exists "$(tagdir plain/app v1)" "$(tagdir plain/app v2)"
+    printf ' sha256:%s' "$hex" >"$link"
+    rp prune --policy "$work/all.lua" --allow-empty --json plain/app
+    expect_rc 3
+    exists "$(tagdir plain/app v2)"
+    printf 'sha256:%s' "$hex" >"$link"
+    # Leftover *.tmp files and a stray file among the repositories are
+    # ignored; a file where _layers belongs freezes the repository.
+    echo partial >"$v2/$(revdir plain/app "$hex")/link.tmp"
+    echo stray >"$v2/repositories/README.tmp"
+    mkdir -p "$v2/repositories/nolayers/app/_manifests/tags"
+    : >"$v2/repositories/nolayers/app/_layers"
+    rp ls --json
+    expect_rc 3
+    jq_true '.repositories[] | select(.name=="nolayers/app") | .frozen'
+    jq_true '.repositories[] | select(.name=="plain/app") | .frozen | not'
+    rm "$v2/repositories/nolayers/app/_layers"
+    # A repository with no _layers, no revisions and no tags is read as
+    # empty, and a policy run over it is no error.
+    rp prune --policy "$work/all.lua" --dry-run --json nolayers/app
+    expect_rc 0
+    jq_true '.repositories[0].tags == []'
+    # Uploads: missing startedat, an empty directory, a name that is not
+    # a UUID: only the stale, well-formed upload goes.
+    mkdir -p "$v2/repositories/plain/app/_uploads/0a0b0c0d-1111-4222-8333-444455556666" \
+        "$v2/repositories/plain/app/_uploads/empty" \
+        "$v2/repositories/plain/app/_uploads/not-a-uuid"
+    printf '2020-01-01T00:00:00Z' >"$v2/repositories/plain/app/_uploads/not-a-uuid/startedat"
+    printf '2020-01-01T00:00:00Z' \
+        >"$v2/repositories/plain/app/_uploads/0a0b0c0d-1111-4222-8333-444455556666/startedat"
+    rp gc --json
+    expect_rc 0
+    jq_true '[.repositories[] | .uploads_deleted[]] == ["0a0b0c0d-1111-4222-8333-444455556666"]'
+    exists repositories/plain/app/_uploads/empty \
+        repositories/plain/app/_uploads/not-a-uuid
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
