@@ -822,9 +822,44 @@ scenario_push_during_prune() {
     registry_stop
 }
 
+# A prune stopped at several points, as kill -9 would stop it: after each
+# stop every tag left on disk pulls completely from the registry, and a
+# second run finishes the job.
+scenario_stopped_prune() {
+    local saved=$STORAGE_ROOT step ref repo tag
+    printf '%s\n' 'function policy(repo)' \
+        '  for rank, t in ipairs(regprune.sort(repo.tags, "pushed")) do' \
+        '    if rank > 1 then delete(t, "not newest") end' \
+        '  end' 'end' >"$WORK/stop.lua"
+    for step in 1 4 9 16 30; do
+        rm -rf "$WORK/stopped"
+        cp -a "$saved" "$WORK/stopped"
+        STORAGE_ROOT=$WORK/stopped
+        REGPRUNE_CRASH_AFTER=$step "$REGPRUNE" --root "$STORAGE_ROOT" \
+            prune --policy "$WORK/stop.lua" >/dev/null 2>&1 || true
+        registry_start
+        for ref in "${!PUSHED[@]}"; do
+            repo=${ref%:*}
+            tag=${ref##*:}
+            if [ -e "$(v2_dir)/repositories/$repo/_manifests/tags/$tag/current/link" ] &&
+                [ "$(cat "$(v2_dir)/repositories/$repo/_manifests/tags/$tag/current/link")" = "${PUSHED[$ref]}" ]; then
+                check "stopped at step $step: $ref pulls" pull_and_verify "$ref"
+            fi
+        done
+        registry_stop
+        run_regprune "finish-$step" prune --policy "$WORK/stop.lua" --json
+        check_equal "stopped at step $step: a second run exits 0" 0 \
+            "$RUN_STATUS"
+        check "stopped at step $step: the tree checks clean" \
+            "$REGPRUNE" --root "$STORAGE_ROOT" check
+    done
+    STORAGE_ROOT=$saved
+}
+
 scenario_prune
 scenario_delete
 scenario_push_during_prune
+scenario_stopped_prune
 
 echo "runtime: $(($(date +%s) - START_TIME)) s"
 report_summary
