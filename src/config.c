@@ -871,8 +871,10 @@ static int apply_env_section(struct source *src, const char *section,
     return 0;
 }
 
-/* Apply one "NAME=VALUE" entry that starts with REGISTRY_STORAGE. */
-static int apply_env_entry(const char *entry, struct storage *st, char *err,
+/* Apply one "NAME=VALUE" entry that starts with REGISTRY_STORAGE. err is
+ * written through src. */
+static int apply_env_entry(const char *entry, struct storage *st,
+                           char *err, // NOLINT(readability-non-const-parameter)
                            size_t err_size)
 {
     size_t name_len = env_name_len(entry);

@@ -226,7 +226,7 @@ static int names_digest(const struct registry *reg, uint32_t id,
 
 static size_t apply_ref(const struct inuse_ref *ref, struct registry *reg)
 {
-    uint32_t digest = DIGEST_NONE;
+    uint32_t digest;
     size_t count = 0;
 
     if (ref->has_digest) {

@@ -3,6 +3,7 @@
  * remove, report) and exit statuses. Only this file ends the process.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -277,82 +278,78 @@ static int parse_number(const char *s, unsigned long long *out)
     return errno || *end ? -1 : 0;
 }
 
-static int parse_value_option(struct options *o, const char *name,
-                              const char *value)
-{
-    unsigned long long n;
+/* Options whose value is kept as given. */
+static const struct {
+    const char *name;
+    size_t offset; /* of the const char * in struct options */
+} string_options[] = {
+    {"--trash", offsetof(struct options, trash)},
+    {"--config", offsetof(struct options, config)},
+    {"--plan-out", offsetof(struct options, plan_out)},
+    {"--log", offsetof(struct options, audit_log)},
+    {"--empty-trash", offsetof(struct options, empty_trash)},
+    {"--inventory", offsetof(struct options, inventory)},
+    {"--expect", offsetof(struct options, expect)},
+    {"--in-use", offsetof(struct options, in_use)},
+};
 
-    if (strcmp(name, "--root") == 0) {
-        if (*value == '\0')
-            return usage_error("%s", "--root needs a directory, got an empty "
-                               "string");
-        o->root = value;
-    } else if (strcmp(name, "--policy") == 0) {
-        o->policies = xrealloc(o->policies,
-                               (o->policy_count + 1) * sizeof(char *));
-        o->policies[o->policy_count++] = value;
-    } else if (strcmp(name, "--set") == 0) {
-        const char *eq = strchr(value, '=');
-        struct policy_param *p;
-        if (!eq || eq == value)
-            return usage_error("--set takes NAME=VALUE, got '%s'", value);
-        o->params = xrealloc(o->params,
-                             (o->param_count + 1) * sizeof(*o->params));
-        p = &o->params[o->param_count++];
-        p->name = xstrndup(value, (size_t)(eq - value));
-        p->value = eq + 1;
-    } else if (strcmp(name, "--now") == 0) {
+/* Options that take a duration or a time. Return 0, -1 when name is
+ * none of them, or a usage status. */
+static int parse_time_option(struct options *o, const char *name,
+                             const char *value)
+{
+    static const struct {
+        const char *name;
+        size_t offset; /* of the int64_t in struct options */
+        const char *example;
+    } durations[] = {
+        {"--grace", offsetof(struct options, grace), "30m, 1h or 2d"},
+        {"--policy-timeout", offsetof(struct options, policy_timeout),
+         "30s or 5m"},
+        {"--older-than", offsetof(struct options, older_than), "7d"},
+    };
+
+    if (strcmp(name, "--now") == 0) {
         if (timeparse_instant(value, &o->now) != 0)
             return usage_error("invalid --now '%s': expected RFC 3339 "
                                "(2024-05-01T12:00:00Z) or Unix seconds",
                                value);
-    } else if (strcmp(name, "--grace") == 0) {
-        if (timeparse_duration(value, &o->grace) != 0)
-            return usage_error("invalid --grace '%s': expected a duration "
-                               "such as 30m, 1h or 2d",
-                               value);
-    } else if (strcmp(name, "--max-instructions") == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        int64_t *field;
+
+        if (strcmp(name, durations[i].name) != 0)
+            continue;
+        field = (int64_t *)(void *)((char *)o + durations[i].offset);
+        if (timeparse_duration(value, field) != 0)
+            return usage_error("invalid %s '%s': expected a duration such "
+                               "as %s",
+                               name, value, durations[i].example);
+        return 0;
+    }
+    return -1;
+}
+
+/* Options that take a number. Return 0, -1 when name is none of them, or
+ * a usage status. */
+static int parse_number_option(struct options *o, const char *name,
+                               const char *value)
+{
+    unsigned long long n;
+
+    if (strcmp(name, "--max-instructions") == 0) {
         if (parse_number(value, &n) != 0 || n == 0)
             return usage_error("invalid --max-instructions '%s': expected "
                                "a positive whole number",
                                value);
         o->max_instructions = n;
-    } else if (strcmp(name, "--policy-timeout") == 0) {
-        if (timeparse_duration(value, &o->policy_timeout) != 0)
-            return usage_error("invalid --policy-timeout '%s': expected a "
-                               "duration such as 30s or 5m",
+    } else if (strcmp(name, "--max-memory") == 0) {
+        if (parse_number(value, &n) != 0 || n == 0 || n > 1024 * 1024)
+            return usage_error("invalid --max-memory '%s': expected MiB "
+                               "from 1 to 1048576",
                                value);
-    } else if (strcmp(name, "--trash") == 0) {
-        o->trash = value;
-    } else if (strcmp(name, "--sort") == 0) {
-        if (strcmp(value, "name") && strcmp(value, "size") &&
-            strcmp(value, "reclaimable"))
-            return usage_error("invalid --sort '%s': expected name, size or "
-                               "reclaimable", value);
-        o->sort = value;
-    } else if (strcmp(name, "--config") == 0) {
-        o->config = value;
-    } else if (strcmp(name, "--plan-out") == 0) {
-        o->plan_out = value;
-    } else if (strcmp(name, "--log") == 0) {
-        o->audit_log = value;
-    } else if (strcmp(name, "--empty-trash") == 0) {
-        o->empty_trash = value;
-    } else if (strcmp(name, "--older-than") == 0) {
-        if (timeparse_duration(value, &o->older_than) != 0)
-            return usage_error("invalid --older-than '%s': expected a "
-                               "duration such as 7d",
-                               value);
-    } else if (strcmp(name, "--inventory") == 0) {
-        o->inventory = value;
-    } else if (strcmp(name, "--expect") == 0) {
-        o->expect = value;
-    } else if (strcmp(name, "--policy-new") == 0) {
-        o->new_policies = xrealloc(o->new_policies,
-                                   (o->new_policy_count + 1) * sizeof(char *));
-        o->new_policies[o->new_policy_count++] = value;
-    } else if (strcmp(name, "--in-use") == 0) {
-        o->in_use = value;
+        o->max_memory = (size_t)n * 1024 * 1024;
     } else if (strcmp(name, "--max-delete") == 0) {
         if (parse_number(value, &n) != 0 || n > (unsigned long long)LLONG_MAX)
             return usage_error("invalid --max-delete '%s': expected a whole "
@@ -372,12 +369,60 @@ static int parse_value_option(struct options *o, const char *name,
                                "percentage (50%%)",
                                value);
         o->max_delete_fraction = f;
-    } else if (strcmp(name, "--max-memory") == 0) {
-        if (parse_number(value, &n) != 0 || n == 0 || n > 1024 * 1024)
-            return usage_error("invalid --max-memory '%s': expected MiB "
-                               "from 1 to 1048576",
-                               value);
-        o->max_memory = (size_t)n * 1024 * 1024;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Append value to a list of strings. */
+static void append(const char ***list, size_t *count, const char *value)
+{
+    *list = xrealloc(*list, (*count + 1) * sizeof(char *));
+    (*list)[(*count)++] = value;
+}
+
+static int parse_value_option(struct options *o, const char *name,
+                              const char *value)
+{
+    int rc;
+
+    for (size_t i = 0; i < sizeof(string_options) / sizeof(string_options[0]);
+         i++) {
+        if (strcmp(name, string_options[i].name) == 0) {
+            *(const char **)(void *)((char *)o + string_options[i].offset) =
+                value;
+            return 0;
+        }
+    }
+    if (strcmp(name, "--root") == 0) {
+        if (*value == '\0')
+            return usage_error("%s", "--root needs a directory, got an empty "
+                               "string");
+        o->root = value;
+    } else if (strcmp(name, "--policy") == 0) {
+        append(&o->policies, &o->policy_count, value);
+    } else if (strcmp(name, "--policy-new") == 0) {
+        append(&o->new_policies, &o->new_policy_count, value);
+    } else if (strcmp(name, "--set") == 0) {
+        const char *eq = strchr(value, '=');
+        struct policy_param *p;
+        if (!eq || eq == value)
+            return usage_error("--set takes NAME=VALUE, got '%s'", value);
+        o->params = xrealloc(o->params,
+                             (o->param_count + 1) * sizeof(*o->params));
+        p = &o->params[o->param_count++];
+        p->name = xstrndup(value, (size_t)(eq - value));
+        p->value = eq + 1;
+    } else if (strcmp(name, "--sort") == 0) {
+        if (strcmp(value, "name") && strcmp(value, "size") &&
+            strcmp(value, "reclaimable"))
+            return usage_error("invalid --sort '%s': expected name, size or "
+                               "reclaimable", value);
+        o->sort = value;
+    } else if ((rc = parse_time_option(o, name, value)) >= 0 ||
+               (rc = parse_number_option(o, name, value)) >= 0) {
+        return rc;
     } else {
         return -1;
     }
@@ -475,19 +520,20 @@ static int is_command(const struct options *o, const char *name)
     return strcmp(o->command, name) == 0;
 }
 
-static int check_command(const struct options *o)
+/* Whether the command is one that removes (or plans removals). */
+static int removes(const struct options *o)
+{
+    return is_command(o, "prune") || is_command(o, "delete") ||
+           is_command(o, "gc") || is_command(o, "apply");
+}
+
+/* The command's arguments: -1 when they fit, else a usage status. */
+static int check_arguments(const struct options *o)
 {
     const char *c = o->command;
-    int takes_policy;
+    int takes_policy = is_command(o, "prune") || is_command(o, "explain") ||
+                       is_command(o, "diff");
 
-    if (!c)
-        return usage_error("%s", "no command given");
-    if (strcmp(c, "ls") && strcmp(c, "prune") && strcmp(c, "delete") &&
-        strcmp(c, "gc") && strcmp(c, "check") && strcmp(c, "explain") &&
-        strcmp(c, "diff") && strcmp(c, "restore") && strcmp(c, "apply"))
-        return usage_error("unknown command '%s'", c);
-    takes_policy = is_command(o, "prune") || is_command(o, "explain") ||
-                   is_command(o, "diff");
     if (takes_policy && o->policy_count == 0)
         return usage_error("%s needs --policy FILE", c);
     if (!takes_policy && (o->policy_count || o->param_count))
@@ -504,23 +550,32 @@ static int check_command(const struct options *o)
     if (is_command(o, "apply") && o->arg_count != 1)
         return usage_error("%s", "apply takes one argument: the plan that "
                            "--dry-run --plan-out wrote");
-    if (o->plan_out && (!o->dry_run || (!is_command(o, "prune") &&
-                                        !is_command(o, "delete") &&
-                                        !is_command(o, "gc"))))
-        return usage_error("%s", "--plan-out goes with --dry-run on prune, "
-                           "delete or gc");
     if (is_command(o, "restore") && o->arg_count != 1)
         return usage_error("%s", "restore takes one argument: the trash run "
                            "directory a --trash run printed");
-    if ((o->trash || o->audit_log) && !is_command(o, "prune") &&
-        !is_command(o, "delete") && !is_command(o, "gc") &&
-        !is_command(o, "apply"))
+    return -1;
+}
+
+static int check_single_options(const struct options *o);
+
+/* Options that apply to some commands only: -1 when all fit. */
+static int check_option_scope(const struct options *o)
+{
+    const char *c = o->command;
+
+    if (o->plan_out && (!o->dry_run || !removes(o) || is_command(o, "apply")))
+        return usage_error("%s", "--plan-out goes with --dry-run on prune, "
+                           "delete or gc");
+    if ((o->trash || o->audit_log) && !removes(o))
         return usage_error("--trash and --log apply to prune, delete, gc "
                            "and apply, not %s", c);
     if ((o->empty_trash != NULL) != (o->older_than >= 0) ||
         (o->empty_trash && !is_command(o, "gc")))
         return usage_error("%s", "gc --empty-trash DIR --older-than DURATION "
                            "go together");
+    if (o->empty_trash && (o->untagged || o->json || o->arg_count))
+        return usage_error("%s", "gc --empty-trash takes only --older-than "
+                           "and --dry-run");
     if (!is_command(o, "prune") && !is_command(o, "delete") &&
         (o->in_use || o->max_delete >= 0 || o->max_delete_fraction >= 0))
         return usage_error("--in-use, --max-delete and --max-delete-fraction "
@@ -535,12 +590,16 @@ static int check_command(const struct options *o)
     if (o->dry_run && is_command(o, "restore"))
         return usage_error("%s", "restore has no dry run: read the trash "
                            "run's MOVED list to see what it puts back");
-    if (o->dry_run && !is_command(o, "prune") && !is_command(o, "delete") &&
-        !is_command(o, "gc") && !is_command(o, "apply"))
+    if (o->dry_run && !removes(o))
         return usage_error("%s changes nothing; --dry-run does not apply", c);
-    if (o->empty_trash && (o->untagged || o->json || o->arg_count))
-        return usage_error("%s", "gc --empty-trash takes only --older-than "
-                           "and --dry-run");
+    return check_single_options(o);
+}
+
+/* Options that belong to one command each: -1 when all fit. */
+static int check_single_options(const struct options *o)
+{
+    const char *c = o->command;
+
     if (o->verify && !is_command(o, "check"))
         return usage_error("--verify belongs to check, not %s", c);
     if (o->inventory && (is_command(o, "gc") || is_command(o, "check") ||
@@ -553,6 +612,23 @@ static int check_command(const struct options *o)
     if (o->expect && !is_command(o, "prune"))
         return usage_error("--expect belongs to prune, not %s", c);
     return -1;
+}
+
+static int check_command(const struct options *o)
+{
+    static const char *const commands[] = {
+        "ls",      "prune", "delete",  "gc",    "check",
+        "explain", "diff",  "restore", "apply", NULL};
+    int known = 0, rc;
+
+    if (!o->command)
+        return usage_error("%s", "no command given");
+    for (const char *const *c = commands; *c && !known; c++)
+        known = is_command(o, *c);
+    if (!known)
+        return usage_error("unknown command '%s'", o->command);
+    rc = check_arguments(o);
+    return rc >= 0 ? rc : check_option_scope(o);
 }
 
 /* Mark the named repositories selected, or all when none are named. */

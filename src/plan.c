@@ -79,6 +79,48 @@ static int link_older_than(struct registry *reg, const struct repo *repo,
     return (int64_t)st.st_mtim.tv_sec <= limit;
 }
 
+/* Say why a manifest named on the delete command line stays. */
+static void note_forced_kept(struct registry *reg, const struct repo *repo,
+                             size_t i)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    const struct tag *holder = NULL;
+
+    for (size_t t = 0; t < repo->tag_count && !holder; t++)
+        if (!repo->tags[t].remove &&
+            repo->tags[t].digest == repo->revisions[i])
+            holder = &repo->tags[t];
+    digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
+    if (holder)
+        registry_problem(reg, repo->name, repo->name,
+                         "sha256:%s stays: tag %s still points at it (%s)",
+                         hex, holder->name,
+                         holder->keep_reason ? holder->keep_reason : "kept");
+    else
+        registry_problem(reg, repo->name, repo->name,
+                         "sha256:%s stays: an index that stays in the "
+                         "repository lists it; delete that index first",
+                         hex);
+}
+
+/* gc --untagged: revisions no tag reaches become candidates once their
+ * link is older than the grace window. */
+static void mark_untagged(struct registry *reg, const struct repo *repo,
+                          const struct plan_options *opt, uint8_t *marks)
+{
+    char hex[DIGEST_HEX_LEN + 1], rel[PATH_MAX];
+    int64_t limit = reg->scan_started - opt->grace;
+
+    for (size_t i = 0; i < repo->revision_count; i++) {
+        if (marks[i] & (MARK_TAGGED | MARK_CANDIDATE))
+            continue;
+        digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
+        pathf(rel, sizeof(rel), "_manifests/revisions/sha256/%s/link", hex);
+        if (link_older_than(reg, repo, rel, limit))
+            marks[i] |= MARK_CANDIDATE;
+    }
+}
+
 /*
  * Give followers the fate of their subjects: a referrer or convention tag
  * whose subject stays stays, with what it reaches; one whose subject goes
@@ -146,9 +188,6 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
                            const struct plan_options *opt, uint8_t *marks,
                            long *stack)
 {
-    char hex[DIGEST_HEX_LEN + 1], rel[PATH_MAX];
-    int64_t limit = reg->scan_started - opt->grace;
-
     memset(marks, 0, repo->revision_count);
     /* Referrers and manifests of convention tags follow their subject:
      * they are no roots of their own. */
@@ -171,17 +210,8 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
             repo->revision_remove[i] == REV_JOURNAL)
             mark_closure(reg, repo, marks, (long)i, MARK_CANDIDATE, stack);
     }
-    if (opt->untagged) {
-        for (size_t i = 0; i < repo->revision_count; i++) {
-            if (marks[i] & (MARK_TAGGED | MARK_CANDIDATE))
-                continue;
-            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
-            pathf(rel, sizeof(rel), "_manifests/revisions/sha256/%s/link",
-                     hex);
-            if (link_older_than(reg, repo, rel, limit))
-                marks[i] |= MARK_CANDIDATE;
-        }
-    }
+    if (opt->untagged)
+        mark_untagged(reg, repo, opt, marks);
     /* What remaining tags reach, and every revision not a candidate,
      * stays together with everything it reaches. */
     for (size_t i = 0; i < repo->tag_count; i++)
@@ -197,28 +227,8 @@ static void plan_revisions(struct registry *reg, struct repo *repo,
         int forced = repo->revision_remove[i] == REV_FORCED;
         int go = (marks[i] & MARK_CANDIDATE) && !(marks[i] & MARK_ALIVE);
 
-        if (forced && !go) {
-            const struct tag *holder = NULL;
-
-            for (size_t t = 0; t < repo->tag_count && !holder; t++)
-                if (!repo->tags[t].remove &&
-                    repo->tags[t].digest == repo->revisions[i])
-                    holder = &repo->tags[t];
-            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
-            if (holder)
-                registry_problem(reg, repo->name, repo->name,
-                                 "sha256:%s stays: tag %s still points at "
-                                 "it (%s)",
-                                 hex, holder->name,
-                                 holder->keep_reason ? holder->keep_reason
-                                                     : "kept");
-            else
-                registry_problem(reg, repo->name, repo->name,
-                                 "sha256:%s stays: an index that stays in "
-                                 "the repository lists it; delete that "
-                                 "index first",
-                                 hex);
-        }
+        if (forced && !go)
+            note_forced_kept(reg, repo, i);
         repo->revision_remove[i] = go && !repo->pinned ? REV_REMOVE
                                                        : REV_STAYS;
     }

@@ -304,6 +304,71 @@ static int l_images(lua_State *L)
 #define GLOB_MAX 512
 #define GLOB_MAX_ALTERNATIVES 256
 
+/* Whether c is in the class pat[start, end) ("a-z" ranges allowed). */
+static int class_has(const char *pat, size_t start, size_t end, char c)
+{
+    for (size_t m = start; m < end; m++) {
+        if (m + 2 < end && pat[m + 1] == '-') {
+            if (c >= pat[m] && c <= pat[m + 2])
+                return 1;
+            m += 2;
+        } else if (c == pat[m]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * One step of glob_match_plain: from the subject positions row[] reached
+ * before pat[i], set next[] to those reached after it. Return the pattern
+ * characters the step used, or 0 for an unclosed class.
+ */
+static size_t glob_step(const char *pat, size_t plen, size_t i,
+                        const char *s, size_t slen, const unsigned char *row,
+                        unsigned char *next)
+{
+    if (pat[i] == '*') {
+        int any = i + 1 < plen && pat[i + 1] == '*';
+        for (size_t j = 0; j <= slen; j++)
+            next[j] = row[j] ||
+                      (j > 0 && next[j - 1] && (any || s[j - 1] != '/'));
+        return any ? 2 : 1;
+    }
+    if (pat[i] == '[') {
+        size_t k = i + 1;
+        int negate = k < plen && (pat[k] == '!' || pat[k] == '^');
+        size_t start = k + (size_t)negate, end = start;
+
+        if (end < plen && pat[end] == ']')
+            end++;
+        while (end < plen && pat[end] != ']')
+            end++;
+        if (end >= plen)
+            return 0;
+        for (size_t j = 0; j < slen; j++)
+            if (row[j] && s[j] != '/' &&
+                class_has(pat, start, end, s[j]) != negate)
+                next[j + 1] = 1;
+        return end + 1 - i;
+    }
+    if (pat[i] == '?') {
+        for (size_t j = 0; j < slen; j++)
+            if (row[j] && s[j] != '/')
+                next[j + 1] = 1;
+        return 1;
+    }
+    {
+        int escaped = pat[i] == '\\' && i + 1 < plen;
+        char c = pat[i + (escaped ? 1 : 0)];
+
+        for (size_t j = 0; j < slen; j++)
+            if (row[j] && s[j] == c)
+                next[j + 1] = 1;
+        return escaped ? 2 : 1;
+    }
+}
+
 /*
  * Match one glob without braces by dynamic programming over (pattern,
  * subject) positions: "*" is any run without "/", "**" any run, "?" one
@@ -316,55 +381,12 @@ static int glob_match_plain(const char *pat, size_t plen, const char *s,
     memset(row, 0, slen + 1);
     row[0] = 1;
     for (size_t i = 0; i < plen;) {
-        char c = pat[i];
-        size_t step = 1;
+        size_t step;
 
         memset(next, 0, slen + 1);
-        if (c == '*') {
-            int any = i + 1 < plen && pat[i + 1] == '*';
-            step = any ? 2 : 1;
-            for (size_t j = 0; j <= slen; j++) {
-                if (row[j] || (j > 0 && next[j - 1] &&
-                               (any || s[j - 1] != '/')))
-                    next[j] = 1;
-            }
-        } else if (c == '[') {
-            size_t k = i + 1;
-            int negate = k < plen && (pat[k] == '!' || pat[k] == '^');
-            size_t start = k + (size_t)negate, end = start;
-
-            if (end < plen && pat[end] == ']')
-                end++;
-            while (end < plen && pat[end] != ']')
-                end++;
-            if (end >= plen)
-                return -1;
-            step = end + 1 - i;
-            for (size_t j = 0; j < slen; j++) {
-                int hit = 0;
-                if (!row[j])
-                    continue;
-                for (size_t m = start; m < end; m++) {
-                    if (m + 2 < end && pat[m + 1] == '-') {
-                        hit |= s[j] >= pat[m] && s[j] <= pat[m + 2];
-                        m += 2;
-                    } else {
-                        hit |= s[j] == pat[m];
-                    }
-                }
-                if (hit != negate && s[j] != '/')
-                    next[j + 1] = 1;
-            }
-        } else {
-            if (c == '\\' && i + 1 < plen) {
-                c = pat[i + 1];
-                step = 2;
-            }
-            for (size_t j = 0; j < slen; j++)
-                if (row[j] && (pat[i] == '?' && step == 1 ? s[j] != '/'
-                                                          : s[j] == c))
-                    next[j + 1] = 1;
-        }
+        step = glob_step(pat, plen, i, s, slen, row, next);
+        if (step == 0)
+            return -1;
         memcpy(row, next, slen + 1);
         i += step;
     }

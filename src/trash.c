@@ -331,13 +331,17 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
     while (count > 0) {
         char *path = paths[--count];
         int src = path_open(run_fd, path, O_PATH);
+        int moved = -1;
 
+        if (src >= 0) {
+            close(src);
+            moved = move_between(run_fd, v2_fd, path);
+        }
         if (src < 0 && errno == ENOENT) {
             /* Listed but never moved (a stopped run), or restored by an
              * earlier, stopped restore. */
             log_debug("%s: not in the trash", path);
-        } else if (src < 0 || (close(src), 0) ||
-                   move_between(run_fd, v2_fd, path) != 0) {
+        } else if (moved != 0) {
             log_warning("%s/%s: cannot restore: %s; left in the trash",
                         run_dir, path, strerror(errno));
             failed++;
