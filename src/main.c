@@ -743,13 +743,13 @@ static int read_configs(struct registry *reg)
 /*
  * Find a policy given by name, such as keep-last: NAME.lua in
  * $REGPRUNE_POLICY_PATH (directories separated by ':'), beside the
- * program (share/regprune/policies of its prefix, or the policies/ of a
- * source tree) and in the installed share directory. A path that exists
+ * program (share/regprune/policies of its prefix, or the policies/ of the
+ * source tree it was built in) and in the installed share directory. A path that exists
  * is used as it is. Return a path the caller frees, or NULL.
  */
 static char *find_policy(const char *name)
 {
-    char exe[PATH_MAX], *dirs[8], *found = NULL, *env_copy = NULL;
+    char exe[PATH_MAX], *dirs[10], *found = NULL, *env_copy = NULL;
     size_t count = 0;
     ssize_t n;
     const char *env = getenv("REGPRUNE_POLICY_PATH");
@@ -773,6 +773,8 @@ static char *find_policy(const char *name)
             *slash = '\0';
             dirs[count++] = xasprintf("%s/../share/regprune/policies", exe);
             dirs[count++] = xasprintf("%s/policies", exe);
+            /* A build folder inside a source tree. */
+            dirs[count++] = xasprintf("%s/../policies", exe);
         }
     }
     dirs[count++] = xstrdup(REGPRUNE_DATADIR "/policies");
