@@ -130,23 +130,7 @@ local function parse_keep(value)
     return count
 end
 
--- Formats seconds with the units d, h, m and s, leaving out zero parts:
--- 3888000 becomes "45d", 5400 becomes "1h30m".
-local function format_duration(seconds)
-    local units = { { "d", 86400 }, { "h", 3600 }, { "m", 60 }, { "s", 1 } }
-    local parts = {}
-    for _, unit in ipairs(units) do
-        local amount = seconds // unit[2]
-        if amount > 0 then
-            parts[#parts + 1] = amount .. unit[1]
-            seconds = seconds - amount * unit[2]
-        end
-    end
-    if #parts == 0 then
-        return "0s"
-    end
-    return table.concat(parts)
-end
+local format_duration = regprune.format_duration
 
 -- Parameters are the same for every repository, so they are checked once,
 -- while the file loads, before any repository is judged.

@@ -298,6 +298,37 @@ static int l_images(lua_State *L)
     return 1;
 }
 
+/*
+ * regprune.format_duration(seconds): the units d, h, m and s, leaving out
+ * zero parts: 3888000 gives "45d", 5400 gives "1h30m", 0 gives "0s".
+ */
+static int l_format_duration(lua_State *L)
+{
+    static const struct {
+        char unit;
+        lua_Integer seconds;
+    } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    lua_Integer left = luaL_checkinteger(L, 1);
+    luaL_Buffer b;
+
+    luaL_argcheck(L, left >= 0, 1, "a duration is 0 or more seconds");
+    if (left == 0) {
+        lua_pushliteral(L, "0s");
+        return 1;
+    }
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        lua_Integer amount = left / units[i].seconds;
+        if (amount == 0)
+            continue;
+        lua_pushfstring(L, "%I%c", amount, units[i].unit);
+        luaL_addvalue(&b);
+        left -= amount * units[i].seconds;
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
 /*** name patterns ***/
 
 /* Longest pattern or subject glob accepts; names are at most 255 bytes. */
@@ -660,6 +691,7 @@ void policy_lib_open(lua_State *L, const struct policy_options *opt)
 {
     static const luaL_Reg funcs[] = {
         {"duration", l_duration},
+        {"format_duration", l_format_duration},
         {"fullmatch", l_fullmatch},
         {"search", l_search},
         {"sort", l_sort},
