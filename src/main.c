@@ -293,8 +293,8 @@ static const struct {
     {"--in-use", offsetof(struct options, in_use)},
 };
 
-/* Options that take a duration or a time. Return 0, -1 when name is
- * none of them, or a usage status. */
+/* Options that take a duration or a time. Return 0, -1 for an option
+ * not in this group, or a usage status. */
 static int parse_time_option(struct options *o, const char *name,
                              const char *value)
 {
@@ -331,8 +331,8 @@ static int parse_time_option(struct options *o, const char *name,
     return -1;
 }
 
-/* Options that take a number. Return 0, -1 when name is none of them, or
- * a usage status. */
+/* Options that take a number. Return 0, -1 for an option not in this
+ * group, or a usage status. */
 static int parse_number_option(struct options *o, const char *name,
                                const char *value)
 {

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Longest repository name handled; the distribution registry allows 255. */
+/* Maximum repository name length; the distribution registry allows 255. */
 #define PATH_REPO_NAME_MAX 255
 
 /*

@@ -331,7 +331,8 @@ static int l_format_duration(lua_State *L)
 
 /*** name patterns ***/
 
-/* Longest pattern or subject glob accepts; names are at most 255 bytes. */
+/* Maximum length of a glob pattern or subject; names are at most 255
+ * bytes. */
 #define GLOB_MAX 512
 #define GLOB_MAX_ALTERNATIVES 256
 
@@ -522,9 +523,9 @@ static int compare_cstrings(const void *a, const void *b)
 /*
  * regprune.parameters(policy_name, defaults): the --set values merged over
  * defaults, a table from each known name to its default string (false for
- * a parameter with no default). --set names the table does not know are
+ * a parameter with no default). --set names missing from the table are
  * left out here; once every file has loaded, policy_load rejects a name
- * that no file knows.
+ * that no file declares.
  */
 static int l_parameters(lua_State *L)
 {
@@ -621,8 +622,8 @@ int policy_lib_check_params(struct policy *p, char **err)
 
 /*** ages ***/
 
-/* Image creation times that say nothing: the epoch, and the 1980-01-01
- * that reproducible builds write. */
+/* Image creation times that carry no information: the epoch, and the
+ * 1980-01-01 that reproducible builds write. */
 #define EPOCH_1980 315532800
 
 /* Push the time of a tag's field ("pushed" or "created"), or nil when the

@@ -114,7 +114,7 @@ static int same_identity(int run_fd, int v2_fd)
     return strcmp(text, expected) == 0;
 }
 
-/* Whether the tree below fd holds anything but directories. */
+/* Whether the tree below fd contains anything but directories. */
 static int holds_files(int fd)
 {
     DIR *dir = fdopendir(dup(fd));
@@ -154,7 +154,7 @@ int trash_check(const char *dir, const char *root, int v2_fd, char *err,
     if (fd < 0)
         return -1;
     /* A bind mount of the same filesystem passes the device check but
-     * refuses renames; a real rename from beside v2 tells. */
+     * rejects renames, so rename a probe file from beside v2 to find out. */
     snprintf(probe, sizeof(probe), ".regprune-trash-probe-%ld",
              (long)getpid());
     probe_fd = openat(v2_fd, probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
