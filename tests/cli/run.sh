@@ -1475,6 +1475,50 @@ SPEC
         repositories/plain/app/_uploads/not-a-uuid
 }
 
+test_kill_at_random_moments() {
+    # Enough tags that a real run takes long enough to be killed midway.
+    {
+        echo "layer base 2K"
+        for r in 1 2 3 4 5 6 7 8; do
+            for t in $(seq 1 40); do
+                echo "layer r${r}t${t} 2K"
+                echo "image kill/r${r}:v1.${t}.0 layers=base,r${r}t${t} pushed=-$((100 - t))d"
+            done
+        done
+    } >"$work/kill.spec"
+    mk pristine <"$work/kill.spec"
+    local pristine=$root
+    printf 'function policy(repo)\n  for rank, t in ipairs(regprune.sort(repo.tags, "version")) do\n    if rank > 3 then delete(t, "old") end\n  end\nend\n' \
+        >"$work/k.lua"
+    root=$work/reference
+    rm -rf "$root"
+    cp -a "$pristine" "$root"
+    rp prune --policy "$work/k.lua"
+    expect_rc 0
+    contents "$root" >"$work/reference.state"
+    local i delay pid killed=0
+    for i in 1 2 3 4 5 6; do
+        root=$work/killed
+        rm -rf "$root"
+        cp -a "$pristine" "$root"
+        delay=$(awk -v i="$i" 'BEGIN { srand(i * 7919); printf "%.3f", rand() * 0.25 }')
+        $WRAPPER "$REGPRUNE" --root "$root" prune --policy "$work/k.lua" \
+            >/dev/null 2>&1 &
+        pid=$!
+        sleep "$delay"
+        kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
+        wait "$pid" 2>/dev/null
+        rp check
+        [ "$rc" -eq 0 ] || fail "after a kill at ${delay}s, check: $out"
+        rp prune --policy "$work/k.lua"
+        [ "$rc" -eq 0 ] || fail "re-run after a kill at ${delay}s: $err"
+        contents "$root" >"$work/killed.state"
+        cmp -s "$work/reference.state" "$work/killed.state" ||
+            fail "re-run after a kill at ${delay}s differs"
+    done
+    [ "$killed" -gt 0 ] || fail "no run was still going when killed"
+}
+
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
     run_case "$t"
 done
