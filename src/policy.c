@@ -677,9 +677,10 @@ static void push_referrers(lua_State *L, struct registry *reg,
 }
 
 /*
- * __index of a tag table: its fields, and on first use "history" (the
- * digests the tag has named, oldest first, as {digest, time}) and
- * "pushed_first" (the oldest of those times, else pushed).
+ * __index of a tag table: its fields, and on first use "siblings",
+ * "referrers", "history" (the digests the tag has named, oldest first, as
+ * {digest, time}) and "pushed_first" (the oldest of those times, else
+ * pushed).
  */
 static int l_tag_index(lua_State *L)
 {
@@ -693,11 +694,25 @@ static int l_tag_index(lua_State *L)
 
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !key ||
-        (strcmp(key, "history") && strcmp(key, "pushed_first")) ||
         !p->repo || index >= p->repo->tag_count)
         return 1;
     lua_pop(L, 1);
     t = &p->repo->tags[index];
+    /* Each of these looks at the whole repository, so it is worked out
+     * only for the tags a policy asks about. */
+    if (strcmp(key, "siblings") == 0 || strcmp(key, "referrers") == 0) {
+        if (key[0] == 's')
+            push_siblings(L, p->repo, t);
+        else
+            push_referrers(L, p->reg, p->repo, t);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, lua_upvalueindex(1), key);
+        return 1;
+    }
+    if (strcmp(key, "history") && strcmp(key, "pushed_first")) {
+        lua_pushnil(L);
+        return 1;
+    }
     count = scan_tag_history(p->reg, p->repo, t, &entries);
     lua_createtable(L, (int)count, 0);
     for (size_t e = 0; e < count; e++) {
@@ -745,12 +760,8 @@ static void push_tag(lua_State *L, struct registry *reg,
     push_string_array(L, (const char *const *)t->platforms,
                       t->platform_count);
     lua_setfield(L, -2, "platforms");
-    push_siblings(L, repo, t);
-    lua_setfield(L, -2, "siblings");
     push_labels(L, t);
     lua_setfield(L, -2, "labels");
-    push_referrers(L, reg, repo, t);
-    lua_setfield(L, -2, "referrers");
     lua_pushvalue(L, -1); /* data, for the closure */
     policy_make_readonly(L);
     /* History is read from disk only when a policy asks for it. */
