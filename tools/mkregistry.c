@@ -5,8 +5,9 @@
  *
  *   mkregistry [--now TIME] [--force] [-q] --spec FILE ROOT
  *   mkregistry [--now TIME] [--force] [-q] [--layer-size BYTES]
- *              --scenario sample|seed ROOT
- *   mkregistry --print-scenario sample|seed [--layer-size BYTES]
+ *              [--scale S] --scenario sample|seed|large|huge ROOT
+ *   mkregistry --print-scenario sample|seed|large|huge [--layer-size BYTES]
+ *              [--scale S]
  *
  * The tree goes to ROOT/docker/registry/v2. A spec has one statement per
  * line. Blank lines and lines starting with '#' are ignored, and outside
@@ -773,13 +774,26 @@ static int set_times(struct tree *t, const char *rel, int fd, int64_t mtime)
     return 0;
 }
 
+/* Flags of tree_write_file. */
+enum {
+    /* Leave an existing file alone and return 1. */
+    WRITE_EXCLUSIVE = 1,
+    /* The file's directory is probably missing: create it before the
+     * first open rather than after a failed one. Either way the result is
+     * the same; the hint only saves a system call. */
+    WRITE_NEW_DIR = 2,
+};
+
 /* Write a whole file, creating its directories, with mtime as its access
- * and modification time. With exclusive set, leave an existing file alone
- * and return 1. */
+ * and modification time. */
 static int tree_write_file(struct tree *t, const char *rel, const void *data,
-                           size_t len, int64_t mtime, bool exclusive)
+                           size_t len, int64_t mtime, unsigned write_flags)
 {
+    bool exclusive = write_flags & WRITE_EXCLUSIVE;
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+
+    if ((write_flags & WRITE_NEW_DIR) && tree_mkdirs(t, rel, false) < 0)
+        return -1;
     int fd = openat(t->fd, rel, flags, 0666);
 
     if (fd < 0 && errno == ENOENT) {
@@ -816,9 +830,10 @@ static int tree_write_file(struct tree *t, const char *rel, const void *data,
 
 /* Write a whole file, replacing any old content. */
 static int tree_write(struct tree *t, const char *rel, const void *data,
-                      size_t len, int64_t mtime)
+                      size_t len, int64_t mtime, unsigned write_flags)
 {
-    return tree_write_file(t, rel, data, len, mtime, false) < 0 ? -1 : 0;
+    return tree_write_file(t, rel, data, len, mtime, write_flags) < 0 ? -1
+                                                                      : 0;
 }
 
 /* Read a link file of the form sha256:<hex>. Return 0, or 1 when it does
@@ -916,6 +931,9 @@ struct layer {
     char *name;
     size_t size;
     bool hashed;
+    /* The builder's epoch in which the blob's data file was last known to
+     * exist, or 0. */
+    uint64_t stored_epoch;
     char hex[DIGEST_HEX_SIZE];
     char diff_hex[DIGEST_HEX_SIZE];
 };
@@ -1532,14 +1550,29 @@ struct manifest_info {
     char *os, *arch, *variant;
 };
 
+/*
+ * The builder remembers which files exist so that a push does not look
+ * for them again. An rm statement may remove any file, so it starts a new
+ * epoch, which makes everything remembered before it unknown again.
+ */
 struct builder {
     struct tree tree;
     struct map *layers;     /* borrowed from the parser */
     struct map manifests;   /* hex -> struct manifest_info, owned */
     struct map handles;     /* REPO@NAME -> struct manifest_info */
     struct map upload_dirs; /* repositories whose _uploads exists */
+    /* Blobs known to have a _layers link in linked_repo, by hex. Only the
+     * repository of the latest push is remembered, which bounds the
+     * memory, and specs push a repository's images together. */
+    char *linked_repo;
+    struct map linked;
+    uint64_t epoch;
+    /* ROOT was empty and no raw statement has run, so a layer never
+     * pushed in this run has no data file yet. */
+    bool untouched;
     unsigned char *scratch;
     size_t scratch_size;
+    const struct layer *scratch_layer; /* whose blob scratch holds */
     int64_t now;
 };
 
@@ -1569,6 +1602,7 @@ static void build_layer_blob(struct builder *b, struct layer *layer)
     sha256_format_hex(diff_id, layer->diff_hex);
     digest_hex(b->scratch, layer->size, layer->hex);
     layer->hashed = true;
+    b->scratch_layer = layer;
 }
 
 /* Write a blob's data file unless the blob exists already. */
@@ -1579,20 +1613,32 @@ static int write_blob(struct builder *b, int line, const char *hex,
 
     if (tree_path(rel, line, "blobs/sha256/%.2s/%s/data", hex, hex) < 0)
         return -1;
-    if (tree_write_file(&b->tree, rel, data, len, mtime, true) < 0)
+    /* Configs and manifests are almost always new blobs. */
+    if (tree_write_file(&b->tree, rel, data, len, mtime,
+                        WRITE_EXCLUSIVE | WRITE_NEW_DIR) < 0)
         return -1;
     return 0;
 }
 
-/* Write a link file. With exclusive set, leave an existing link alone and
- * return 1. */
+/* Write a link file; write_flags as for tree_write_file. */
 static int write_link(struct builder *b, const char *rel, const char *hex,
-                      int64_t mtime, bool exclusive)
+                      int64_t mtime, unsigned write_flags)
 {
     char text[8 + SHA256_HEX_LENGTH];
 
     snprintf(text, sizeof(text), "sha256:%s", hex);
-    return tree_write_file(&b->tree, rel, text, strlen(text), mtime, exclusive);
+    return tree_write_file(&b->tree, rel, text, strlen(text), mtime,
+                           write_flags);
+}
+
+/* Forget the files remembered so far (see struct builder). */
+static void builder_new_epoch(struct builder *b)
+{
+    b->epoch++;
+    map_free(&b->linked, false);
+    free(b->linked_repo);
+    b->linked_repo = NULL;
+    map_free(&b->upload_dirs, false);
 }
 
 /* Link a blob into a repository, as the registry does when an upload
@@ -1602,12 +1648,22 @@ static int link_blob(struct builder *b, int line, const char *repo,
 {
     char rel[REL_PATH_MAX];
 
+    if (b->linked_repo == NULL || strcmp(b->linked_repo, repo) != 0) {
+        map_free(&b->linked, false);
+        free(b->linked_repo);
+        b->linked_repo = xstrdup(repo);
+    }
+    if (map_get(&b->linked, hex))
+        return 0;
     if (tree_path(rel, line, "repositories/%s/_layers/sha256/%s/link", repo,
                   hex) < 0)
         return -1;
-    int rc = write_link(b, rel, hex, mtime, true);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
+    int rc = write_link(b, rel, hex, mtime, WRITE_EXCLUSIVE | WRITE_NEW_DIR);
+    if (rc < 0)
+        return -1;
+    map_put(&b->linked, hex, b);
+    if (rc > 0)
+        return 0;
     if (map_get(&b->upload_dirs, repo))
         return 0;
     if (tree_path(rel, line, "repositories/%s/_uploads", repo) < 0 ||
@@ -1624,14 +1680,20 @@ static int push_layer(struct builder *b, int line, const char *repo,
 
     if (!layer->hashed)
         build_layer_blob(b, layer);
+    if (layer->stored_epoch == b->epoch)
+        return link_blob(b, line, repo, layer->hex, mtime);
     if (tree_path(rel, line, "blobs/sha256/%.2s/%s/data", layer->hex,
                   layer->hex) < 0)
         return -1;
-    if (!tree_exists(&b->tree, rel)) {
-        build_layer_blob(b, layer);
-        if (tree_write(&b->tree, rel, b->scratch, layer->size, mtime) < 0)
+    if ((b->untouched && layer->stored_epoch == 0) ||
+        !tree_exists(&b->tree, rel)) {
+        if (b->scratch_layer != layer)
+            build_layer_blob(b, layer);
+        if (tree_write(&b->tree, rel, b->scratch, layer->size, mtime,
+                       WRITE_NEW_DIR) < 0)
             return -1;
     }
+    layer->stored_epoch = b->epoch;
     return link_blob(b, line, repo, layer->hex, mtime);
 }
 
@@ -1650,7 +1712,7 @@ static int push_manifest(struct builder *b, int line, const char *repo,
                   "repositories/%s/_manifests/revisions/sha256/%s/link", repo,
                   hex) < 0)
         return -1;
-    return write_link(b, rel, hex, mtime, false) < 0 ? -1 : 0;
+    return write_link(b, rel, hex, mtime, WRITE_NEW_DIR) < 0 ? -1 : 0;
 }
 
 /* Point a tag at a manifest: add it to the tag's history, then replace
@@ -1663,12 +1725,12 @@ static int write_tag(struct builder *b, int line, const char *repo,
     if (tree_path(rel, line,
                   "repositories/%s/_manifests/tags/%s/index/sha256/%s/link",
                   repo, tag, hex) < 0 ||
-        write_link(b, rel, hex, mtime, false) < 0)
+        write_link(b, rel, hex, mtime, WRITE_NEW_DIR) < 0)
         return -1;
     if (tree_path(rel, line, "repositories/%s/_manifests/tags/%s/current/link",
                   repo, tag) < 0)
         return -1;
-    return write_link(b, rel, hex, mtime, false) < 0 ? -1 : 0;
+    return write_link(b, rel, hex, mtime, 0) < 0 ? -1 : 0;
 }
 
 /*** JSON documents ***/
@@ -2107,18 +2169,18 @@ static int exec_upload(struct builder *b, const struct stmt *s)
     sha256_init(&ctx);
     go_hash_state(&ctx, state);
     if (tree_path(rel, s->line, "%s/startedat", dir) < 0 ||
-        tree_write(&b->tree, rel, text, strlen(text), s->time) < 0 ||
+        tree_write(&b->tree, rel, text, strlen(text), s->time, 0) < 0 ||
         tree_path(rel, s->line, "%s/hashstates/sha256/0", dir) < 0 ||
-        tree_write(&b->tree, rel, state, sizeof(state), s->time) < 0 ||
+        tree_write(&b->tree, rel, state, sizeof(state), s->time, 0) < 0 ||
         tree_path(rel, s->line, "%s/data", dir) < 0 ||
-        tree_write(&b->tree, rel, data, (size_t)s->size, s->time) < 0)
+        tree_write(&b->tree, rel, data, (size_t)s->size, s->time, 0) < 0)
         goto out;
     if (s->size > 0) {
         sha256_update(&ctx, data, (size_t)s->size);
         go_hash_state(&ctx, state);
         if (tree_path(rel, s->line, "%s/hashstates/sha256/%" PRIu64, dir,
                       s->size) < 0 ||
-            tree_write(&b->tree, rel, state, sizeof(state), s->time) < 0)
+            tree_write(&b->tree, rel, state, sizeof(state), s->time, 0) < 0)
             goto out;
     }
     rc = 0;
@@ -2245,7 +2307,8 @@ static int exec_file_statement(struct builder *b, const struct stmt *s)
     if (s->kind == STMT_RAW) {
         if (expand(b, s->line, s->text, s->text_len, &text) < 0)
             goto out;
-        rc = tree_write(&b->tree, path.data, text.data, text.len, b->now);
+        b->untouched = false;
+        rc = tree_write(&b->tree, path.data, text.data, text.len, b->now, 0);
         goto out;
     }
     if (!tree_exists(&b->tree, path.data)) {
@@ -2254,8 +2317,9 @@ static int exec_file_statement(struct builder *b, const struct stmt *s)
     }
     if (s->kind == STMT_RM) {
         rc = tree_remove(&b->tree, path.data);
-        /* The removed tree may have contained an _uploads directory. */
-        map_free(&b->upload_dirs, false);
+        /* The removed tree may have contained any blob, link or _uploads
+         * directory. */
+        builder_new_epoch(b);
     } else
         rc = set_times(&b->tree, path.data, -1, s->time);
 out:
@@ -2694,6 +2758,159 @@ static void seed_text(struct buf *out, size_t max_layer_size)
     map_free(&sd.declared, false);
 }
 
+/*
+ * The large and huge scenarios: many repositories of 70 tags each, built
+ * as in a CI system over 136 days. Every image has 11 layers: 3 of a base
+ * image and 3 of a language runtime, both shared by many repositories and
+ * rebuilt a few times over the period, then 2 dependency layers that
+ * change every 4 and 10 builds and 3 application layers of the build's
+ * own.
+ */
+#define LARGE_BUILDS 68
+#define LARGE_REPOS 1000
+#define HUGE_REPOS 2500
+#define LARGE_LAYER_SIZE 4096
+
+/* Repository r's name. One in four is nested below the name before it,
+ * so a repository directory also contains another repository. */
+static void large_repo_name(int r, char *name, size_t size)
+{
+    static const char *const orgs[] = {
+        "acme",   "globex", "initech", "umbrella", "hooli",   "stark",
+        "wayne",  "wonka",  "tyrell",  "cyberdyne", "soylent", "vandelay",
+    };
+    const char *org = orgs[r % 12];
+
+    switch (r % 4) {
+        case 0:
+            snprintf(name, size, "%s/svc-%d", org, r);
+            break;
+        case 1:
+            snprintf(name, size, "%s/team-%d/svc-%d", org, r / 12 % 30, r);
+            break;
+        case 2:
+            snprintf(name, size, "%s/team-%d/group-%d/svc-%d", org,
+                     r / 12 % 30, r % 7, r);
+            break;
+        default:
+            large_repo_name(r - 1, name, size);
+            snprintf(name + strlen(name), size - strlen(name), "/cache");
+            break;
+    }
+}
+
+/* Layers of build b of repository r for one architecture ("" or
+ * "-arm64"); variant names the application layers of a rebuild. */
+static void large_layers(struct seed *sd, int r, int b, const char *arch,
+                         const char *variant)
+{
+    static const char *const bases[] = {"debian", "alpine", "ubuntu",
+                                        "ubi",    "distroless", "busybox"};
+    static const char *const runtimes[] = {"python", "node", "go", "jre",
+                                           "ruby"};
+    int base_generation = (b + r % 23) / 24;
+    int runtime_generation = (b + r % 11) / 15;
+
+    for (int p = 0; p < 3; p++)
+        seed_layer(sd, "base-%s%s-g%d-%d", bases[r % 6], arch,
+                   base_generation, p);
+    for (int p = 0; p < 3; p++)
+        seed_layer(sd, "rt-%s%s-g%d-%d", runtimes[r / 6 % 5], arch,
+                   runtime_generation, p);
+    seed_layer(sd, "r%d%s-deps-g%d", r, arch, b / 10);
+    seed_layer(sd, "r%d%s-libs-g%d", r, arch, b / 4);
+    for (int p = 0; p < 3; p++)
+        seed_layer(sd, "r%d%s-b%d-app%s-%d", r, arch, b, variant, p);
+}
+
+/* Push build b of repository r as REPO:TAG: one image, or for a
+ * multi-arch repository an index over two images. */
+static void large_build(struct seed *sd, int r, const char *repo,
+                        const char *tag, int b, int64_t pushed,
+                        const char *variant)
+{
+    const char *format = r % 4 == 1 || r % 20 == 5 ? " format=oci" : "";
+    char ref[320], extra[160];
+
+    snprintf(extra, sizeof(extra),
+             "%s labels=org.opencontainers.image.revision=%08" PRIx64, format,
+             (hash_string(repo) ^ (uint64_t)b) & 0xffffffffu);
+    if (r % 10 != 5) {
+        large_layers(sd, r, b, "", variant);
+        snprintf(ref, sizeof(ref), "%s:%s", repo, tag);
+        seed_image(sd, ref, pushed + 1, extra);
+        return;
+    }
+    large_layers(sd, r, b, "", variant);
+    snprintf(ref, sizeof(ref), "%s@b%d-amd64", repo, b);
+    size_t len = strlen(extra);
+    snprintf(extra + len, sizeof(extra) - len, " platform=linux/amd64");
+    seed_image(sd, ref, pushed + 1, extra);
+    large_layers(sd, r, b, "-arm64", variant);
+    snprintf(ref, sizeof(ref), "%s@b%d-arm64", repo, b);
+    snprintf(extra + len, sizeof(extra) - len, " platform=linux/arm64/v8");
+    seed_image(sd, ref, pushed + 1, extra);
+    buf_printf(sd->out,
+               "index %s:%s children=b%d-amd64,b%d-arm64%s "
+               "pushed=-%" PRId64 "m\n",
+               repo, tag, b, b, format, pushed);
+}
+
+/*
+ * Repository r: 68 builds, each tagged, with latest retagged at every
+ * build and stable at every tenth, so both have a long tag history. Some
+ * repositories rebuild a tag (the first manifest stays as an untagged
+ * revision), push untagged nightlies, delete one of them through the API,
+ * or leave an upload behind.
+ */
+static void large_repo(struct seed *sd, int r)
+{
+    char repo[256], tag[64];
+
+    large_repo_name(r, repo, sizeof(repo));
+    for (int b = 0; b < LARGE_BUILDS; b++) {
+        int64_t pushed =
+            (int64_t)(LARGE_BUILDS - 1 - b) * 2880 + (r * 37) % 1440 + 10;
+
+        seed_main_tag(b, tag, sizeof(tag));
+        if (r % 4 == 0 && b % 9 == 2)
+            large_build(sd, r, repo, tag, b, pushed + 5, "-pre");
+        large_build(sd, r, repo, tag, b, pushed, "");
+        buf_printf(sd->out, "%s %s:latest %s:%s pushed=-%" PRId64 "m\n",
+                   b == 0 ? "alias" : "retag", repo, repo, tag, pushed);
+        if (b % 10 == 9)
+            buf_printf(sd->out, "%s %s:stable %s:%s pushed=-%" PRId64 "m\n",
+                       b == 9 ? "alias" : "retag", repo, repo, tag, pushed);
+        if (r % 3 == 1 && b % 15 == 14) {
+            char ref[320];
+            large_layers(sd, r, b, "", "-nightly");
+            snprintf(ref, sizeof(ref), "%s@nightly-%d", repo, b);
+            seed_image(sd, ref, pushed > 30 ? pushed - 30 : 1, "");
+        }
+    }
+    if (r % 30 == 7)
+        buf_printf(sd->out, "delete %s@nightly-14\n", repo);
+    if (r % 50 == 0)
+        buf_printf(sd->out, "upload %s abandoned started=-3d size=4K\n", repo);
+}
+
+static void large_text(struct buf *out, size_t max_layer_size, int repos)
+{
+    struct seed sd = {.out = out, .max_size = max_layer_size};
+
+    buf_reserve(&sd.list, 0);
+    sd.list.data[0] = '\0';
+    buf_printf(out,
+               "# Large benchmark registry: %d repositories of 70 tags, "
+               "images of 11 layers\n# sharing base and runtime layers. "
+               "Layers of up to %zu bytes.\n",
+               repos, max_layer_size);
+    for (int r = 0; r < repos; r++)
+        large_repo(&sd, r);
+    free(sd.list.data);
+    map_free(&sd.declared, false);
+}
+
 /*** summary ***/
 
 struct summary {
@@ -2789,8 +3006,9 @@ static void count_blobs(struct tree *t, struct summary *sum)
 /*** main ***/
 
 /* Create ROOT and ROOT/docker/registry/v2 and open the latter. An existing
- * ROOT must be empty unless force is set. */
-static int open_tree(struct tree *t, const char *root, bool force)
+ * ROOT must be empty unless force is set; *empty tells whether it was. */
+static int open_tree(struct tree *t, const char *root, bool force,
+                     bool *empty)
 {
     struct tree cwd = {.fd = AT_FDCWD, .path = (char *)"."};
 
@@ -2798,7 +3016,8 @@ static int open_tree(struct tree *t, const char *root, bool force)
         return errorf("%s: path too long", root);
     if (tree_mkdirs(&cwd, root, true) < 0)
         return -1;
-    if (!force && count_entries(AT_FDCWD, root) > 0)
+    *empty = count_entries(AT_FDCWD, root) == 0;
+    if (!force && !*empty)
         return errorf("%s is not empty (pass --force to add to it)", root);
 
     int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -2823,23 +3042,30 @@ static int open_tree(struct tree *t, const char *root, bool force)
 static void usage(FILE *out)
 {
     fputs("usage: " PROGRAM_NAME " [options] --spec FILE ROOT\n"
-          "       " PROGRAM_NAME " [options] --scenario sample|seed ROOT\n"
-          "       " PROGRAM_NAME " --print-scenario sample|seed\n"
+          "       " PROGRAM_NAME " [options] --scenario NAME ROOT\n"
+          "       " PROGRAM_NAME " [options] --print-scenario NAME\n"
           "\n"
           "Write a Docker Registry v2 storage tree under "
           "ROOT/docker/registry/v2.\n"
           "\n"
           "  --spec FILE          build the tree FILE describes (see "
           "tools/README.md)\n"
-          "  --scenario NAME      build a built-in tree: sample (demo) or "
-          "seed (benchmark)\n"
+          "  --scenario NAME      build a built-in tree: sample (demo), seed "
+          "(benchmark),\n"
+          "                       large (1,000 repositories of 70 tags) or "
+          "huge (2,500)\n"
           "  --print-scenario NAME  print a built-in scenario as a spec\n"
           "  --now TIME           clock for relative times, Unix seconds or "
           "RFC 3339\n"
           "                       (default: the current time); fix it for "
           "reproducible digests\n"
-          "  --layer-size BYTES   seed: largest layer size (default 8192, "
-          "minimum 1559)\n"
+          "  --layer-size BYTES   seed, large, huge: largest layer size "
+          "(default 8192 for\n"
+          "                       seed, 4096 for large and huge; minimum "
+          "1559)\n"
+          "  --scale S            large, huge: multiply the number of "
+          "repositories by S\n"
+          "                       (0.1 gives 100 for large; at most 100)\n"
           "  --force              write into a ROOT that is not empty\n"
           "  -q, --quiet          do not print the summary line\n"
           "  -h, --help           show this help\n"
@@ -2854,10 +3080,24 @@ struct options {
     const char *print_scenario;
     const char *root;
     int64_t now;
-    size_t layer_size;
+    size_t layer_size; /* 0 when --layer-size is not given */
+    double scale;
     bool force;
     bool quiet;
 };
+
+/* Built-in scenarios, for --scenario and --print-scenario. */
+static const char *const scenario_names[] = {"sample", "seed", "large",
+                                             "huge"};
+
+static bool known_scenario(const char *name)
+{
+    for (size_t i = 0; i < sizeof(scenario_names) / sizeof(*scenario_names);
+         i++)
+        if (!strcmp(name, scenario_names[i]))
+            return true;
+    return false;
+}
 
 /* Parse the command line; return 0, or 2 after printing a usage error, or
  * -1 after --help. */
@@ -2869,6 +3109,7 @@ static int parse_options_argv(int argc, char **argv, struct options *o)
         {"print-scenario", required_argument, NULL, 'P'},
         {"now", required_argument, NULL, 'n'},
         {"layer-size", required_argument, NULL, 'L'},
+        {"scale", required_argument, NULL, 'x'},
         {"force", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -2916,6 +3157,19 @@ static int parse_options_argv(int argc, char **argv, struct options *o)
                 }
                 o->layer_size = (size_t)size;
                 break;
+            case 'x': {
+                char *end;
+                errno = 0;
+                o->scale = strtod(optarg, &end);
+                if (errno != 0 || end == optarg || *end != '\0' ||
+                    !(o->scale > 0 && o->scale <= 100)) {
+                    errorf("invalid --scale '%s' (expected a number above 0 "
+                           "and at most 100)",
+                           optarg);
+                    return 2;
+                }
+                break;
+            }
             default:
                 usage(stderr);
                 return 2;
@@ -2927,8 +3181,15 @@ static int parse_options_argv(int argc, char **argv, struct options *o)
         errorf("give exactly one of --spec, --scenario and --print-scenario");
         return 2;
     }
-    if (scenario && strcmp(scenario, "sample") && strcmp(scenario, "seed")) {
-        errorf("unknown scenario '%s' (expected sample or seed)", scenario);
+    if (scenario && !known_scenario(scenario)) {
+        errorf("unknown scenario '%s' (expected sample, seed, large or huge)",
+               scenario);
+        return 2;
+    }
+    if (o->scale > 0 &&
+        (scenario == NULL || (strcmp(scenario, "large") &&
+                              strcmp(scenario, "huge")))) {
+        errorf("--scale applies to the large and huge scenarios only");
         return 2;
     }
     if (o->print_scenario ? optind != argc : optind + 1 != argc) {
@@ -2944,13 +3205,13 @@ static int build(const struct options *o, const char *text)
 {
     struct parser ps = {.now = o->now};
     struct spec spec = {0};
-    struct builder b = {.now = o->now};
+    struct builder b = {.now = o->now, .epoch = 1};
     int rc = 1;
 
     b.tree.fd = -1;
     if (parse_spec(&ps, text, &spec) < 0)
         goto out;
-    if (open_tree(&b.tree, o->root, o->force) < 0)
+    if (open_tree(&b.tree, o->root, o->force, &b.untouched) < 0)
         goto out;
     b.layers = &ps.layers;
     for (size_t i = 0; i < spec.count; i++)
@@ -2980,6 +3241,8 @@ out:
     map_free(&b.manifests, true);
     map_free(&b.handles, false);
     map_free(&b.upload_dirs, false);
+    map_free(&b.linked, false);
+    free(b.linked_repo);
     for (size_t i = 0; i < ps.layers.cap; i++) {
         struct layer *layer = ps.layers.values[i];
         if (layer)
@@ -2993,8 +3256,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct options o = {.now = (int64_t)time(NULL),
-                        .layer_size = SEED_LAYER_SIZE};
+    struct options o = {.now = (int64_t)time(NULL)};
     struct buf text = {0};
     int rc;
 
@@ -3011,9 +3273,16 @@ int main(int argc, char **argv)
     if (scenario && !strcmp(scenario, "sample")) {
         sample_text(&text);
         spec_name = "scenario sample";
-    } else if (scenario) {
-        seed_text(&text, o.layer_size);
+    } else if (scenario && !strcmp(scenario, "seed")) {
+        seed_text(&text, o.layer_size ? o.layer_size : SEED_LAYER_SIZE);
         spec_name = "scenario seed";
+    } else if (scenario) {
+        bool huge = !strcmp(scenario, "huge");
+        double repos = (huge ? HUGE_REPOS : LARGE_REPOS) *
+                       (o.scale > 0 ? o.scale : 1.0);
+        large_text(&text, o.layer_size ? o.layer_size : LARGE_LAYER_SIZE,
+                   repos < 1.5 ? 1 : (int)(repos + 0.5));
+        spec_name = huge ? "scenario huge" : "scenario large";
     } else {
         text.data = read_file(o.spec_path);
         if (text.data == NULL)
