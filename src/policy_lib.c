@@ -319,10 +319,13 @@ static int l_format_duration(lua_State *L)
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         lua_Integer amount = left / units[i].seconds;
+        char part[32];
+
         if (amount == 0)
             continue;
-        lua_pushfstring(L, "%I%c", amount, units[i].unit);
-        luaL_addvalue(&b);
+        snprintf(part, sizeof(part), "%lld%c", (long long)amount,
+                 units[i].unit);
+        luaL_addstring(&b, part);
         left -= amount * units[i].seconds;
     }
     luaL_pushresult(&b);
