@@ -9,7 +9,7 @@
 # repositories of 70 tags at scale 1), or with --huge the huge scenario
 # (2,500 repositories at scale 1). It is written to ROOT, or to a
 # temporary directory that is removed at the end when ROOT is not given. A
-# ROOT that already holds the same tree (its .bench-tree file says how it
+# ROOT that already contains the same tree (its .bench-tree file says how it
 # was made) is reused, so a huge tree is generated once.
 #
 # Every measurement is the median of several runs in one invocation.

@@ -36,7 +36,7 @@ min_max() {
     sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo, hi }'
 }
 
-# Print the machine, kernel and the file system that holds directory $1.
+# Print the machine, kernel and the file system that contains directory $1.
 describe_machine() {
     local cpu mem_kib source fstype options journal=
     cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -66,7 +66,7 @@ tree_identity() {
 }
 
 # ensure_generated ROOT IDENTITY MKREGISTRY_ARG...: run mkregistry with the
-# arguments and ROOT unless ROOT already holds the tree IDENTITY names,
+# arguments and ROOT unless ROOT already contains the tree IDENTITY names,
 # then print mkregistry's summary line. The marker file ROOT/.bench-tree
 # records the identity, the summary and the generation time; it lies
 # outside docker/, so regprune and the registry ignore it.
@@ -75,7 +75,7 @@ ensure_generated() {
     shift 2
     if [ -f "$root/.bench-tree" ]; then
         if [ "$(head -n 1 "$root/.bench-tree")" != "$identity" ]; then
-            bench_die "$root holds another tree ($(head -n 1 \
+            bench_die "$root contains another tree ($(head -n 1 \
                 "$root/.bench-tree")); pass an empty or missing directory"
         fi
         sed -n 2p "$root/.bench-tree"

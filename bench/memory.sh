@@ -13,7 +13,7 @@
 #   regprune check
 #   docker-registry garbage-collect --dry-run CONFIG, for comparison
 # The last lines fit a straight line through the smallest and the largest
-# scale and give its slope in bytes per blob and per tag, and how far the
+# scale. They give its slope in bytes per blob and per tag, and how far the
 # middle scales lie from that line.
 # Environment: REGPRUNE, MKREGISTRY, POLICY, REGISTRY and NOW as for
 # bench/large.sh.

@@ -4,7 +4,7 @@
 #
 # Usage: bench/wide.sh [--tags "N1 N2 ..."] [--runs N] DIR
 #
-# For each N (default "2000 4000 8000 16000 32000"), DIR/wide-N holds one
+# For each N (default "2000 4000 8000 16000 32000"), DIR/wide-N contains one
 # repository, wide/app, with N tags on N images that share one layer,
 # pushed a minute apart. The tree is generated from a spec unless it is
 # there already, and kept for later runs. Each line gives the median of
