@@ -15,8 +15,8 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wwrite-strings -Wpointer-arith \
 	-Wvla -fno-common
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(PKG_CFLAGS) \
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -pthread
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -pthread $(WARNINGS) $(PKG_CFLAGS) \
 	-DREGPRUNE_VERSION='"$(VERSION)"' \
 	-DREGPRUNE_DATADIR='"$(PREFIX)/share/regprune"' -Isrc -MMD -MP $(CFLAGS)
 

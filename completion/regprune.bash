@@ -18,7 +18,8 @@
 _regprune_commands="ls prune delete gc check explain diff restore apply"
 
 # Options each command accepts, after the ones every command accepts.
-_regprune_options_common="--root --config --verbose --quiet -v -q --help --version"
+_regprune_options_common="--root --config --jobs --verbose --quiet -v -q --help
+    --version"
 _regprune_options_ls="--json --inventory --sort"
 _regprune_options_prune="--policy --set --now --dry-run --json --grace
     --strict --allow-empty --in-use --max-delete --max-delete-fraction
@@ -40,7 +41,7 @@ _regprune_options_restore=""
 _regprune_value_options="--root --config --sort --policy --policy-new --set --now --grace
     --in-use --max-delete --max-delete-fraction --max-instructions
     --max-memory --policy-timeout --inventory --expect --trash --log
-    --plan-out --empty-trash --older-than"
+    --plan-out --empty-trash --older-than --jobs"
 
 # Print the shipped policy files: beside an installed regprune, then under
 # the usual prefixes.

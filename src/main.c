@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "apply.h"
 #include "check.h"
 #include "config.h"
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "plan.h"
 #include "policy.h"
+#include "pool.h"
 #include "registry.h"
 #include "remove.h"
 #include "report.h"
@@ -133,6 +136,8 @@ static const char help_text[] =
     "  --max-memory MIB    memory for the Lua state in MiB (default 512)\n"
     "  --policy-timeout DURATION  wall clock for one policy call "
     "(default 60s)\n"
+    "  --jobs N            threads that read and delete files (default: one "
+    "per processor)\n"
     "  --trash DIR         prune, delete, gc: move what goes into DIR (same "
     "filesystem,\n"
     "                      outside the root) instead of deleting it\n"
@@ -350,6 +355,12 @@ static int parse_number_option(struct options *o, const char *name,
                                "from 1 to 1048576",
                                value);
         o->max_memory = (size_t)n * 1024 * 1024;
+    } else if (strcmp(name, "--jobs") == 0) {
+        if (parse_number(value, &n) != 0 || n == 0 || n > POOL_MAX_JOBS)
+            return usage_error("invalid --jobs '%s': expected a number of "
+                               "threads from 1 to %d",
+                               value, POOL_MAX_JOBS);
+        pool_jobs = (unsigned)n;
     } else if (strcmp(name, "--max-delete") == 0) {
         if (parse_number(value, &n) != 0 || n > (unsigned long long)LLONG_MAX)
             return usage_error("invalid --max-delete '%s': expected a whole "
@@ -434,7 +445,7 @@ static const char *const value_options[] = {
     "--max-memory", "--in-use", "--max-delete", "--max-delete-fraction",
     "--policy-timeout", "--inventory", "--expect", "--policy-new", "--trash",
     "--log", "--empty-trash", "--older-than", "--plan-out", "--config", "--sort",
-    NULL};
+    "--jobs", NULL};
 
 static int is_value_option(const char *name)
 {
@@ -730,9 +741,7 @@ static int mark_deletions(struct registry *reg, const struct options *o)
 /* Read the image configs of the selected repositories; returns 1. */
 static int read_configs(struct registry *reg)
 {
-    for (size_t r = 0; r < reg->repo_count; r++)
-        if (reg->repos[r].selected)
-            scan_configs(reg, &reg->repos[r]);
+    scan_configs(reg);
     return 1;
 }
 
@@ -922,6 +931,7 @@ static int run_check(const struct options *o)
         return EXIT_FAILED;
     }
     reg.problems_in_report = 1;
+    reg.verify_links = 1;
     if (scan_registry(&reg, err, sizeof(err)) != 0 ||
         (o->verify && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
         log_error("%s", err);
@@ -1556,6 +1566,9 @@ int main(int argc, char **argv)
 
     memset(&cfg, 0, sizeof(cfg));
     o.now = (int64_t)time(NULL);
+    pool_jobs = pool_default_jobs();
+    /* Seed jansson's hashing here, before any worker parses JSON. */
+    json_object_seed(0);
     rc = parse_args(argc, argv, &o);
     if (rc < 0 && o.help) {
         rc = print_help(o.command);

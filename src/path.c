@@ -123,7 +123,9 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
         errno = EFBIG;
         goto fail;
     }
-    /* One byte more than the size, to see a file that grew meanwhile. */
+    /* One byte more than the size, to see a file that grew meanwhile; a
+     * read that returns just the size has met the end, so no read is
+     * needed to see EOF. */
     cap = (size_t)st.st_size + 1;
     data = xmalloc(cap + 1);
     for (;;) {
@@ -136,6 +138,8 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
         if (n == 0)
             break;
         used += (size_t)n;
+        if (used == (size_t)st.st_size && used > 0)
+            break;
         if (used == cap) {
             if (cap > max_bytes) {
                 errno = EFBIG;

@@ -33,7 +33,6 @@ void registry_problem(struct registry *reg, const char *repo,
 {
     struct problem *p;
     va_list ap;
-    int n;
 
     reg->problems = xgrow(reg->problems, &reg->problem_capacity,
                           reg->problem_count + 1, sizeof(*reg->problems));
@@ -41,11 +40,7 @@ void registry_problem(struct registry *reg, const char *repo,
     p->repo = repo ? xstrdup(repo) : NULL;
     p->path = xstrdup(path ? path : "");
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    p->message = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
-    va_start(ap, fmt);
-    vsnprintf(p->message, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+    p->message = xvasprintf(fmt, ap);
     va_end(ap);
     if (!reg->problems_in_report)
         log_warning("%s: %s", p->path, p->message);
@@ -170,6 +165,11 @@ void registry_free(struct registry *reg)
         free(reg->leftovers[i]);
     free(reg->leftovers);
     digest_table_free(&reg->ids);
+    if (reg->blob_fds)
+        for (int i = 0; i < 256; i++)
+            if (reg->blob_fds[i] >= 0)
+                close(reg->blob_fds[i]);
+    free(reg->blob_fds);
     if (reg->v2_fd >= 0)
         close(reg->v2_fd);
     free(reg->root);

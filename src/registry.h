@@ -107,7 +107,8 @@ enum {
     ID_CANDIDATE = 4,  /* plan: may be deleted if not live */
     ID_IN_STORE = 8,   /* listed under blobs/ */
     ID_CHECKED = 16,   /* check: the blob's data file was looked for */
-    ID_MISSING = 32    /* check: and not found */
+    ID_MISSING = 32,   /* check: and not found */
+    ID_QUEUED = 64     /* scan: handed to a worker to read */
 };
 
 struct problem {
@@ -119,6 +120,8 @@ struct problem {
 struct registry {
     char *root;     /* the rootdirectory given */
     int v2_fd;      /* ROOT/docker/registry/v2 */
+    int *blob_fds;  /* blobs/sha256/<xx> by first byte, or -1; or NULL */
+    int verify_links; /* scan: read every revision link, not just stat it */
     int64_t scan_started; /* wall clock, Unix seconds */
     struct digest_table ids;
     size_t ids_capacity; /* allocated length of the per-id arrays */

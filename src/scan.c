@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "scan.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "path.h"
+#include "pool.h"
 #include "xalloc.h"
 
 /* A link holds "sha256:" and 64 hex digits; anything longer is invalid. */
@@ -74,53 +79,98 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void name_list_add(struct name_list *l, const char *name)
+{
+    l->names = xgrow(l->names, &l->capacity, l->count + 1, sizeof(char *));
+    l->names[l->count++] = xstrdup(name);
+}
+
+/* The header of each entry getdents64(2) returns. */
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
 /*
- * List the entries of relpath beneath dirfd whose type matches want (DT_DIR
- * or DT_REG), sorted. Entries of another type go to others when it is not
- * NULL. Return 0, or -1 with errno set.
+ * List the directory fd, freshly opened, which stays open, into out (entries whose
+ * type is want, DT_DIR or DT_REG) and others (every other entry, when not
+ * NULL), each sorted. getdents64 is called directly: it needs no
+ * duplicate descriptor and no DIR buffer. Return 0, or -1 with errno set.
  */
+static int list_fd(int fd, unsigned char want, struct name_list *out,
+                   struct name_list *others)
+{
+    /* Aligned for the 64-bit fields of each entry. */
+    union {
+        char bytes[32768];
+        uint64_t align;
+    } buf;
+
+    memset(out, 0, sizeof(*out));
+    if (others)
+        memset(others, 0, sizeof(*others));
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof(buf.bytes));
+        if (n < 0) {
+            int saved = errno;
+            name_list_free(out);
+            if (others)
+                name_list_free(others);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        for (long pos = 0; pos < n;) {
+            struct linux_dirent64 *ent =
+                (struct linux_dirent64 *)(void *)(buf.bytes + pos);
+            const char *name = ent->d_name;
+            unsigned char type = ent->d_type;
+
+            pos += ent->d_reclen;
+            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                continue;
+            if (type == DT_UNKNOWN) {
+                struct stat st;
+                if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW))
+                    continue;
+                type = S_ISDIR(st.st_mode)   ? DT_DIR
+                       : S_ISREG(st.st_mode) ? DT_REG
+                                             : DT_LNK;
+            }
+            if (type == want)
+                name_list_add(out, name);
+            else if (others)
+                name_list_add(others, name);
+        }
+    }
+    if (out->count > 1)
+        qsort(out->names, out->count, sizeof(char *), compare_strings);
+    if (others && others->count > 1)
+        qsort(others->names, others->count, sizeof(char *), compare_strings);
+    return 0;
+}
+
+/* list_fd on the directory relpath beneath parent_fd. */
 static int list_dir(int parent_fd, const char *relpath, unsigned char want,
                     struct name_list *out, struct name_list *others)
 {
     int fd = path_open_dir(parent_fd, relpath);
-    DIR *dir;
-    struct dirent *ent;
+    int rc, saved;
 
     memset(out, 0, sizeof(*out));
     if (others)
         memset(others, 0, sizeof(*others));
     if (fd < 0)
         return -1;
-    dir = fdopendir(fd);
-    if (!dir) {
-        close(fd);
-        return -1;
-    }
-    while ((ent = readdir(dir)) != NULL) {
-        unsigned char type = ent->d_type;
-        struct name_list *dest;
-
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        if (type == DT_UNKNOWN) {
-            struct stat st;
-            if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW))
-                continue;
-            type = S_ISDIR(st.st_mode)   ? DT_DIR
-                   : S_ISREG(st.st_mode) ? DT_REG
-                                         : DT_LNK;
-        }
-        dest = type == want ? out : others;
-        if (!dest)
-            continue;
-        dest->names = xgrow(dest->names, &dest->capacity, dest->count + 1,
-                            sizeof(char *));
-        dest->names[dest->count++] = xstrdup(ent->d_name);
-    }
-    closedir(dir);
-    if (out->count > 1)
-        qsort(out->names, out->count, sizeof(char *), compare_strings);
-    return 0;
+    rc = list_fd(fd, want, out, others);
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }
 
 /*** repositories ***/
@@ -132,49 +182,102 @@ static int compare_ids(const void *a, const void *b)
 }
 
 /*
- * Read the link file rel under the repository. Return 0 with *id set, 1
- * when the file does not exist, or -1 after recording why it is invalid
- * and freezing the repository.
+ * What a worker found in one repository. Workers touch nothing shared:
+ * digests wait here to be interned, and problems and log lines wait to be
+ * replayed, in the order a single thread would have produced them.
  */
-static int read_link(struct registry *reg, struct repo *repo, int repo_fd,
-                     const char *rel, uint32_t *id, long long *mtime)
+enum note_kind {
+    NOTE_PROBLEM,    /* registry_problem for the repository */
+    NOTE_INCOMPLETE, /* mark_incomplete: no blob may go */
+    NOTE_WARNING,
+    NOTE_INFO,
+    NOTE_DEBUG
+};
+
+struct note {
+    enum note_kind kind;
+    char *path;
+    char *text;
+};
+
+struct repo_scan {
+    struct repo *repo;
+    int verify_links; /* read every revision link, not just stat it */
+    struct note *notes;
+    size_t note_count, note_capacity;
+    struct digest *tag_digests; /* one per repo->tags entry */
+    struct digest *revisions;   /* in the order to intern them */
+    size_t revision_count;
+    struct digest *layers;
+    size_t layer_count;
+    int64_t newest_upload;
+};
+
+static void note(struct repo_scan *s, enum note_kind kind, const char *path,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void note(struct repo_scan *s, enum note_kind kind, const char *path,
+                 const char *fmt, ...)
 {
-    char path[PATH_MAX];
+    struct note *n;
+    va_list ap;
+
+    s->notes = xgrow(s->notes, &s->note_capacity, s->note_count + 1,
+                     sizeof(*s->notes));
+    n = &s->notes[s->note_count++];
+    n->kind = kind;
+    n->path = xstrdup(path ? path : "");
+    va_start(ap, fmt);
+    n->text = xvasprintf(fmt, ap);
+    va_end(ap);
+}
+
+static struct digest *push_digest(struct digest *v, size_t *count,
+                                  size_t *cap, const struct digest *d)
+{
+    v = xgrow(v, cap, *count + 1, sizeof(*v));
+    v[(*count)++] = *d;
+    return v;
+}
+
+/*
+ * Read the link file rel beneath dirfd; path names it in messages. Return
+ * 0 with *d set, 1 when the file does not exist, or -1 after noting why it
+ * is invalid and freezing the repository.
+ */
+static int read_link(struct repo_scan *s, int dirfd, const char *rel,
+                     const char *path, struct digest *d, long long *mtime)
+{
     char *buf = NULL;
     size_t len;
-    struct digest d;
 
-    pathf(path, sizeof(path), "repositories/%s/%s", repo->name, rel);
-    if (path_read_file(repo_fd, rel, LINK_MAX_BYTES, &buf, &len, mtime)) {
+    if (path_read_file(dirfd, rel, LINK_MAX_BYTES, &buf, &len, mtime)) {
         if (errno == ENOENT)
             return 1;
         if (errno == EFBIG)
-            registry_problem(reg, repo->name, path,
-                             "invalid link: longer than a sha256 digest");
+            note(s, NOTE_PROBLEM, path,
+                 "invalid link: longer than a sha256 digest");
         else
-            registry_problem(reg, repo->name, path,
-                             "cannot read link: %s%s", strerror(errno),
-                             errno == EACCES ? "; run regprune as the user "
-                                               "the registry runs as"
-                                             : "");
-        registry_freeze(repo, "a link cannot be read");
+            note(s, NOTE_PROBLEM, path, "cannot read link: %s%s",
+                 strerror(errno),
+                 errno == EACCES ? "; run regprune as the user the registry "
+                                   "runs as"
+                                 : "");
+        registry_freeze(s->repo, "a link cannot be read");
         return -1;
     }
-    if (digest_parse(buf, len, &d) != 0) {
-        registry_problem(reg, repo->name, path,
-                         len == 0 ? "invalid link: the file is empty; "
-                                    "the repository is left alone"
-                                  : "invalid link: expected "
-                                    "sha256:<64 lowercase hex> and nothing "
-                                    "else (no newline); the repository is "
-                                    "left alone until the link is fixed");
-        registry_freeze(repo, "a link is invalid");
+    if (digest_parse(buf, len, d) != 0) {
+        note(s, NOTE_PROBLEM, path,
+             len == 0 ? "invalid link: the file is empty; the repository is "
+                        "left alone"
+                      : "invalid link: expected sha256:<64 lowercase hex> "
+                        "and nothing else (no newline); the repository is "
+                        "left alone until the link is fixed");
+        registry_freeze(s->repo, "a link is invalid");
         free(buf);
         return -1;
     }
     free(buf);
-    *id = registry_intern(reg, &d);
-    reg->flags[*id] |= ID_REFERENCED;
     return 0;
 }
 
@@ -197,50 +300,75 @@ static int valid_tag_name(const char *s)
     return 1;
 }
 
-static void scan_tags(struct registry *reg, struct repo *repo, int repo_fd)
+/*
+ * Open the directory rel beneath repo_fd and list it into names and
+ * others as list_fd does. Return its descriptor, or -1 with errno set.
+ */
+static int open_and_list(int repo_fd, const char *rel, struct name_list *names,
+                         struct name_list *others)
 {
+    int fd = path_open_dir(repo_fd, rel);
+
+    memset(names, 0, sizeof(*names));
+    memset(others, 0, sizeof(*others));
+    if (fd < 0)
+        return -1;
+    if (list_fd(fd, DT_DIR, names, others) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static void scan_tags(struct repo_scan *s, int repo_fd)
+{
+    struct repo *repo = s->repo;
     struct name_list tags, others;
     char path[PATH_MAX];
+    int fd = open_and_list(repo_fd, "_manifests/tags", &tags, &others);
 
-    if (list_dir(repo_fd, "_manifests/tags", DT_DIR, &tags, &others)) {
+    if (fd < 0) {
         if (errno != ENOENT) {
             pathf(path, sizeof(path), "repositories/%s/_manifests/tags",
-                     repo->name);
-            registry_problem(reg, repo->name, path, "cannot list tags: %s",
-                             strerror(errno));
+                  repo->name);
+            note(s, NOTE_PROBLEM, path, "cannot list tags: %s",
+                 strerror(errno));
             registry_freeze(repo, "its tags cannot be listed");
         }
         return;
     }
     for (size_t i = 0; i < others.count; i++) {
         pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
-                 repo->name, others.names[i]);
-        registry_problem(reg, repo->name, path,
-                         "not a directory (a symbolic link is not "
-                         "followed); the repository is left alone");
+              repo->name, others.names[i]);
+        note(s, NOTE_PROBLEM, path, "not a directory (a symbolic link is not "
+             "followed); the repository is left alone");
         registry_freeze(repo, "a tag is not a directory");
     }
     repo->tags = xcalloc(tags.count, sizeof(*repo->tags));
+    s->tag_digests = xcalloc(tags.count + 1, sizeof(*s->tag_digests));
     for (size_t i = 0; i < tags.count; i++) {
         struct tag *t = &repo->tags[repo->tag_count];
         long long mtime;
         int rc;
-        char rel[PATH_MAX];
+        char rel[PATH_MAX], link[PATH_MAX];
 
         pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
-                 repo->name, tags.names[i]);
+              repo->name, tags.names[i]);
         if (!valid_tag_name(tags.names[i])) {
-            registry_problem(reg, repo->name, path,
-                             "invalid tag name; repository left alone");
+            note(s, NOTE_PROBLEM, path,
+                 "invalid tag name; repository left alone");
             registry_freeze(repo, "a tag name is invalid");
             continue;
         }
-        pathf(rel, sizeof(rel), "_manifests/tags/%s/current/link",
-                 tags.names[i]);
-        rc = read_link(reg, repo, repo_fd, rel, &t->digest, &mtime);
+        pathf(rel, sizeof(rel), "%s/current/link", tags.names[i]);
+        pathf(link, sizeof(link), "%s/current/link", path);
+        rc = read_link(s, fd, rel, link, &s->tag_digests[repo->tag_count],
+                       &mtime);
         if (rc == 1)
-            log_warning("%s: the tag has no current/link, so the registry "
-                        "does not serve it; left alone", path);
+            note(s, NOTE_WARNING, NULL, "%s: the tag has no current/link, "
+                 "so the registry does not serve it; left alone", path);
         if (rc != 0)
             continue;
         t->name = tags.names[i];
@@ -248,30 +376,39 @@ static void scan_tags(struct registry *reg, struct repo *repo, int repo_fd)
         t->pushed = mtime;
         repo->tag_count++;
     }
+    close(fd);
     name_list_free(&tags);
     name_list_free(&others);
 }
 
+/* "sha256:" and 64 hex digits, the size of every valid link file. */
+#define LINK_BYTES (7 + DIGEST_HEX_LEN)
+
 /*
- * Read the digests under DIR/sha256/<hex>/link. Revision links are read and
- * must name their own directory; layer links are taken from the listing.
+ * Collect the digests under DIR/sha256/<hex>/link. The directory listing
+ * names every digest; a layer link is taken from it, and a revision link
+ * is looked at, because the registry's DELETE removes only the link file.
+ * A revision link of the wrong size, or any with verify_links, is read:
+ * it must name its own directory.
  */
-static uint32_t *scan_links(struct registry *reg, struct repo *repo,
-                            int repo_fd, const char *dir, int read_links,
-                            size_t *count)
+static struct digest *scan_links(struct repo_scan *s, int repo_fd,
+                                 const char *dir, int revisions,
+                                 size_t *count)
 {
+    struct repo *repo = s->repo;
     struct name_list names, others;
     char rel[PATH_MAX], path[PATH_MAX];
-    uint32_t *ids;
+    struct digest *out = NULL;
+    size_t cap = 0;
+    int fd;
 
     *count = 0;
     pathf(rel, sizeof(rel), "%s/sha256", dir);
-    if (list_dir(repo_fd, rel, DT_DIR, &names, &others)) {
+    fd = open_and_list(repo_fd, rel, &names, &others);
+    if (fd < 0) {
         if (errno != ENOENT) {
-            pathf(path, sizeof(path), "repositories/%s/%s", repo->name,
-                     rel);
-            registry_problem(reg, repo->name, path, "cannot list: %s",
-                             strerror(errno));
+            pathf(path, sizeof(path), "repositories/%s/%s", repo->name, rel);
+            note(s, NOTE_PROBLEM, path, "cannot list: %s", strerror(errno));
             registry_freeze(repo, "a link directory cannot be listed");
         }
         return NULL;
@@ -279,58 +416,59 @@ static uint32_t *scan_links(struct registry *reg, struct repo *repo,
     for (size_t i = 0; i < others.count; i++) {
         pathf(path, sizeof(path), "repositories/%s/%s/sha256/%s", repo->name,
               dir, others.names[i]);
-        registry_problem(reg, repo->name, path,
-                         "not a directory (a symbolic link is not "
-                         "followed); the repository is left alone");
+        note(s, NOTE_PROBLEM, path, "not a directory (a symbolic link is not "
+             "followed); the repository is left alone");
         registry_freeze(repo, "a link directory holds something else");
     }
     name_list_free(&others);
-    /* Room for each directory's digest and the one its link names. */
-    ids = xmalloc(2 * names.count * sizeof(*ids) + 1);
     for (size_t i = 0; i < names.count; i++) {
-        struct digest d;
-        uint32_t id, linked;
+        struct digest d, linked;
+        struct stat st;
+        char link[PATH_MAX];
+        int rc;
 
         pathf(path, sizeof(path), "repositories/%s/%s/sha256/%s",
-                 repo->name, dir, names.names[i]);
+              repo->name, dir, names.names[i]);
         if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d)) {
-            registry_problem(reg, repo->name, path,
-                             "directory name is not a sha256 digest; the "
-                             "repository is left alone");
+            note(s, NOTE_PROBLEM, path, "directory name is not a sha256 "
+                 "digest; the repository is left alone");
             registry_freeze(repo, "a link directory has an invalid name");
             continue;
         }
-        id = registry_intern(reg, &d);
-        reg->flags[id] |= ID_REFERENCED;
-        if (read_links) {
-            pathf(rel, sizeof(rel), "%s/sha256/%s/link", dir,
-                     names.names[i]);
-            int rc = read_link(reg, repo, repo_fd, rel, &linked, NULL);
-            /* The registry's DELETE removes only the link file. */
-            if (rc == 1) {
-                log_debug("%s: no link, a deleted revision", path);
-                continue;
-            }
-            /* An invalid link froze the repository; its manifest still
-             * counts, so that the blobs it references stay. */
-            if (rc == 0 && linked != id) {
-                registry_problem(reg, repo->name, path,
-                                 "link names another digest than its "
-                                 "directory");
-                registry_freeze(repo, "a link names the wrong digest");
-                ids[(*count)++] = linked;
-            }
+        out = push_digest(out, count, &cap, &d);
+        if (!revisions)
+            continue;
+        pathf(rel, sizeof(rel), "%s/link", names.names[i]);
+        if (!s->verify_links &&
+            fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_size == LINK_BYTES)
+            continue;
+        pathf(link, sizeof(link), "%s/link", path);
+        rc = read_link(s, fd, rel, link, &linked, NULL);
+        if (rc == 1) {
+            /* A deleted revision: the directory stays, without its link. */
+            note(s, NOTE_DEBUG, NULL, "%s: no link, a deleted revision",
+                 path);
+            (*count)--;
+            continue;
         }
-        ids[(*count)++] = id;
+        /* An invalid link froze the repository; its manifest still counts,
+         * so that the blobs it references stay. */
+        if (rc == 0 && memcmp(&linked, &d, sizeof(d)) != 0) {
+            note(s, NOTE_PROBLEM, path,
+                 "link names another digest than its directory");
+            registry_freeze(repo, "a link names the wrong digest");
+            out = push_digest(out, count, &cap, &linked);
+        }
     }
+    close(fd);
     name_list_free(&names);
-    qsort(ids, *count, sizeof(*ids), compare_ids);
-    return ids;
+    return out;
 }
 
-static void scan_uploads(struct registry *reg, struct repo *repo,
-                         int repo_fd)
+static void scan_uploads(struct repo_scan *s, int repo_fd)
 {
+    struct repo *repo = s->repo;
     struct name_list names;
     char rel[PATH_MAX];
 
@@ -344,11 +482,101 @@ static void scan_uploads(struct registry *reg, struct repo *repo,
 
         pathf(rel, sizeof(rel), "_uploads/%s", names.names[i]);
         if (fstatat(repo_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            (int64_t)st.st_mtim.tv_sec > reg->newest_upload) {
-            reg->newest_upload = (int64_t)st.st_mtim.tv_sec;
-            free(reg->newest_upload_repo);
-            reg->newest_upload_repo = xstrdup(repo->name);
+            (int64_t)st.st_mtim.tv_sec > s->newest_upload)
+            s->newest_upload = (int64_t)st.st_mtim.tv_sec;
+    }
+}
+
+struct scan_run {
+    int repositories_fd;
+    struct repo_scan *scans;
+};
+
+/* A worker: read one repository's tags, links and uploads. */
+static void scan_one_repo(void *ctx, size_t i)
+{
+    struct scan_run *run = ctx;
+    struct repo_scan *s = &run->scans[i];
+    const char *name = s->repo->name;
+    int fd = path_open_dir(run->repositories_fd, name[0] ? name : ".");
+
+    if (fd < 0) {
+        char path[PATH_MAX];
+        pathf(path, sizeof(path), "repositories/%s", name);
+        note(s, NOTE_INCOMPLETE, path, "cannot open: %s", strerror(errno));
+        return;
+    }
+    scan_tags(s, fd);
+    s->revisions = scan_links(s, fd, "_manifests/revisions", 1,
+                              &s->revision_count);
+    s->layers = scan_links(s, fd, "_layers", 0, &s->layer_count);
+    scan_uploads(s, fd);
+    close(fd);
+}
+
+static void mark_incomplete(struct registry *reg, const char *path,
+                            const char *what);
+
+static uint32_t *intern_all(struct registry *reg, const struct digest *v,
+                            size_t count)
+{
+    uint32_t *ids = xmalloc(count * sizeof(*ids) + 1);
+
+    for (size_t i = 0; i < count; i++) {
+        ids[i] = registry_intern(reg, &v[i]);
+        reg->flags[ids[i]] |= ID_REFERENCED;
+    }
+    qsort(ids, count, sizeof(*ids), compare_ids);
+    return ids;
+}
+
+/* Replay what a worker found into the registry, and free it. */
+static void merge_repo_scan(struct registry *reg, struct repo_scan *s)
+{
+    struct repo *repo = s->repo;
+
+    for (size_t i = 0; i < s->note_count; i++) {
+        struct note *n = &s->notes[i];
+        switch (n->kind) {
+        case NOTE_PROBLEM:
+            registry_problem(reg, repo->name, n->path, "%s", n->text);
+            break;
+        case NOTE_INCOMPLETE:
+            mark_incomplete(reg, n->path, n->text);
+            break;
+        case NOTE_WARNING:
+            log_warning("%s", n->text);
+            break;
+        case NOTE_INFO:
+            log_info("%s", n->text);
+            break;
+        case NOTE_DEBUG:
+            log_debug("%s", n->text);
+            break;
         }
+        free(n->path);
+        free(n->text);
+    }
+    free(s->notes);
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        repo->tags[i].digest = registry_intern(reg, &s->tag_digests[i]);
+        reg->flags[repo->tags[i].digest] |= ID_REFERENCED;
+    }
+    free(s->tag_digests);
+    if (s->revisions) {
+        repo->revisions = intern_all(reg, s->revisions, s->revision_count);
+        repo->revision_count = s->revision_count;
+    }
+    free(s->revisions);
+    if (s->layers) {
+        repo->layers = intern_all(reg, s->layers, s->layer_count);
+        repo->layer_count = s->layer_count;
+    }
+    free(s->layers);
+    if (s->newest_upload > reg->newest_upload) {
+        reg->newest_upload = s->newest_upload;
+        free(reg->newest_upload_repo);
+        reg->newest_upload_repo = xstrdup(repo->name);
     }
 }
 
@@ -390,8 +618,8 @@ struct repo_list {
     size_t count, capacity;
 };
 
-static void scan_repo(struct registry *reg, struct repo_list *list,
-                      const char *name, int fd)
+/* Add a repository to the list; its contents are read later. */
+static void add_repo(struct repo_list *list, const char *name)
 {
     struct repo *repo;
 
@@ -402,12 +630,6 @@ static void scan_repo(struct registry *reg, struct repo_list *list,
     repo->name = xstrdup(name);
     repo->selected = 1;
     log_progress("scanning: %zu repositories", list->count);
-    scan_tags(reg, repo, fd);
-    repo->revisions = scan_links(reg, repo, fd, "_manifests/revisions", 1,
-                                 &repo->revision_count);
-    repo->layers = scan_links(reg, repo, fd, "_layers", 0,
-                              &repo->layer_count);
-    scan_uploads(reg, repo, fd);
 }
 
 /*
@@ -464,7 +686,7 @@ static void walk(struct registry *reg, struct repo_list *list, int dirfd,
             strcmp(dirs.names[i], "_uploads") == 0)
             is_repo = 1;
     if (is_repo)
-        scan_repo(reg, list, name, dirfd);
+        add_repo(list, name);
     for (size_t i = 0; i < dirs.count; i++) {
         const char *child = dirs.names[i];
         char child_name[PATH_MAX];
@@ -528,21 +750,90 @@ static char *blob_path(const struct registry *reg, uint32_t id, char *buf,
     return buf;
 }
 
-long long scan_blob_size(struct registry *reg, uint32_t id, long long *mtime)
+static int hex_value(char c)
 {
-    char path[128];
-    struct stat st;
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+void scan_open_blob_dirs(struct registry *reg)
+{
+    struct name_list prefixes;
+
+    if (reg->blob_fds || reg->v2_fd < 0)
+        return;
+    reg->blob_fds = xmalloc(256 * sizeof(*reg->blob_fds));
+    for (int i = 0; i < 256; i++)
+        reg->blob_fds[i] = -1;
+    if (list_dir(reg->v2_fd, "blobs/sha256", DT_DIR, &prefixes, NULL))
+        return;
+    for (size_t i = 0; i < prefixes.count; i++) {
+        const char *p = prefixes.names[i];
+        char rel[64];
+
+        if (strlen(p) != 2 || !isxdigit((unsigned char)p[0]) ||
+            !isxdigit((unsigned char)p[1]) || isupper((unsigned char)p[0]) ||
+            isupper((unsigned char)p[1]))
+            continue;
+        pathf(rel, sizeof(rel), "blobs/sha256/%s", p);
+        reg->blob_fds[hex_value(p[0]) * 16 + hex_value(p[1])] =
+            path_open_dir(reg->v2_fd, rel);
+    }
+    name_list_free(&prefixes);
+}
+
+int scan_blob_at(const struct registry *reg, uint32_t id, const char *file,
+                 char *rel, size_t size)
+{
+    char hex[DIGEST_HEX_LEN + 1];
     int fd;
 
-    blob_path(reg, id, path, sizeof(path));
-    fd = path_open(reg->v2_fd, path, O_RDONLY | O_PATH);
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -1;
+    digest_to_hex(&reg->ids.digests[id], hex);
+    fd = reg->blob_fds ? reg->blob_fds[reg->ids.digests[id].bytes[0]] : -1;
+    if (fd < 0) {
+        pathf(rel, size, "blobs/sha256/%.2s/%s%s%s", hex, hex,
+              file ? "/" : "", file ? file : "");
+        return reg->v2_fd;
     }
-    close(fd);
+    pathf(rel, size, "%s%s%s", hex, file ? "/" : "", file ? file : "");
+    return fd;
+}
+
+/*
+ * Read a blob's data file. Through the prefix directory first; when that
+ * is gone (removed once empty, and perhaps made again by a push), by its
+ * whole path.
+ */
+static int read_blob(const struct registry *reg, uint32_t id,
+                     size_t max_bytes, char **buf, size_t *len)
+{
+    char rel[128];
+    int fd = scan_blob_at(reg, id, "data", rel, sizeof(rel));
+
+    if (path_read_file(fd, rel, max_bytes, buf, len, NULL) == 0)
+        return 0;
+    if (errno != ENOENT || fd == reg->v2_fd)
+        return -1;
+    blob_path(reg, id, rel, sizeof(rel));
+    return path_read_file(reg->v2_fd, rel, max_bytes, buf, len, NULL);
+}
+
+long long scan_blob_size(struct registry *reg, uint32_t id, long long *mtime)
+{
+    char rel[128];
+    struct stat st;
+    int fd = scan_blob_at(reg, id, "data", rel, sizeof(rel));
+
+    /* The listing or the manifest named the blob's directory; the stat
+     * gives its size and follows no link at the last component. */
+    if (fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT || fd == reg->v2_fd)
+            return -1;
+        blob_path(reg, id, rel, sizeof(rel));
+        if (fstatat(reg->v2_fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return -1;
+    }
+    if (!S_ISREG(st.st_mode))
+        return -1;
     if (mtime)
         *mtime = (long long)st.st_mtim.tv_sec;
     return (long long)st.st_size;
@@ -595,86 +886,187 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
     info->platform = NULL;
 }
 
-/* Read and parse the manifest blob of id once for the whole run. */
-static struct manifest *load_manifest(struct registry *reg, uint32_t id)
-{
-    struct manifest *m = reg->manifests[id];
+/* A manifest or config read by a worker, for the caller to take in. */
+struct blob_read {
+    uint32_t id;
+    int error; /* errno of the read, or 0 */
+    int parsed; /* 0 when the parser failed */
     struct manifest_info info;
-    char path[128], err[512];
+    struct image_config config;
+    struct manifest *m; /* configs: the manifest the config belongs to */
+    size_t len; /* bytes read */
+    char err[512];
+};
+
+/* Read and parse a manifest blob; safe on a worker. */
+static void read_manifest(const struct registry *reg, struct blob_read *r)
+{
     char *buf;
     size_t len;
 
-    if (m)
-        return m;
-    m = xcalloc(1, sizeof(*m));
+    memset(&r->info, 0, sizeof(r->info));
+    r->error = 0;
+    r->parsed = 0;
+    r->err[0] = '\0';
+    if (read_blob(reg, r->id, MANIFEST_MAX_BYTES, &buf, &len)) {
+        r->error = errno;
+        return;
+    }
+    r->len = len;
+    r->parsed = manifest_parse(buf, len, &r->info, r->err,
+                               sizeof(r->err)) == 0;
+    free(buf);
+}
+
+/* Take a read manifest into the registry; the caller's thread only. */
+static struct manifest *finish_manifest(struct registry *reg,
+                                        struct blob_read *r)
+{
+    struct manifest *m = xcalloc(1, sizeof(*m));
+    char path[128], err[512];
+
     m->config = m->subject = DIGEST_NONE;
-    reg->manifests[id] = m;
-    blob_path(reg, id, path, sizeof(path));
-    if (path_read_file(reg->v2_fd, path, MANIFEST_MAX_BYTES, &buf, &len,
-                       NULL)) {
-        if (errno == ENOENT)
+    reg->manifests[r->id] = m;
+    blob_path(reg, r->id, path, sizeof(path));
+    if (r->error) {
+        if (r->error == ENOENT)
             snprintf(err, sizeof(err), "manifest blob %s is missing", path);
-        else if (errno == EFBIG)
+        else if (r->error == EFBIG)
             snprintf(err, sizeof(err), "manifest blob %s is larger than "
                      "%d bytes", path, MANIFEST_MAX_BYTES);
         else
             snprintf(err, sizeof(err), "cannot read manifest blob %s: %s",
-                     path, strerror(errno));
-        set_error(m, errno == ENOENT ? MSTATE_MISSING : MSTATE_INVALID, err);
+                     path, strerror(r->error));
+        set_error(m, r->error == ENOENT ? MSTATE_MISSING : MSTATE_INVALID,
+                  err);
         return m;
     }
-    m->blob_size = (int64_t)len;
-    if (manifest_parse(buf, len, &info, err, sizeof(err)) != 0) {
+    m->blob_size = (int64_t)r->len;
+    if (!r->parsed) {
         char msg[700];
-        snprintf(msg, sizeof(msg), "manifest blob %s: %s", path, err);
+        snprintf(msg, sizeof(msg), "manifest blob %s: %s", path, r->err);
         set_error(m, MSTATE_INVALID, msg);
-    } else {
-        /* Reassign: interning may have moved reg->manifests. */
-        convert_manifest(reg, m, &info);
-        if (info.kind == MANIFEST_UNKNOWN) {
-            char msg[700];
-            snprintf(msg, sizeof(msg), "manifest blob %s: %s", path, err);
-            set_error(m, MSTATE_UNKNOWN, msg);
-        } else {
-            m->state = MSTATE_OK;
-        }
-        manifest_info_free(&info);
+        return m;
     }
-    free(buf);
+    convert_manifest(reg, m, &r->info);
+    if (r->info.kind == MANIFEST_UNKNOWN) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "manifest blob %s: %s", path, r->err);
+        set_error(m, MSTATE_UNKNOWN, msg);
+    } else {
+        m->state = MSTATE_OK;
+    }
+    manifest_info_free(&r->info);
     return m;
 }
 
-static void load_config(struct registry *reg, struct manifest *m)
+/* Read and parse the manifest blob of id once for the whole run. */
+static struct manifest *load_manifest(struct registry *reg, uint32_t id)
 {
-    struct image_config c;
-    char path[128], err[256];
+    struct blob_read r;
+
+    if (reg->manifests[id])
+        return reg->manifests[id];
+    r.id = id;
+    read_manifest(reg, &r);
+    return finish_manifest(reg, &r);
+}
+
+/* Items a worker pool reads at a time: enough to keep every worker busy,
+ * few enough that the parsed but not yet merged ones take little memory. */
+#define READ_BATCH 512
+
+struct read_batch {
+    const struct registry *reg;
+    struct blob_read *reads;
+};
+
+static void read_manifest_item(void *ctx, size_t i)
+{
+    struct read_batch *b = ctx;
+    read_manifest(b->reg, &b->reads[i]);
+}
+
+/*
+ * Load the manifests ids[0..count) not loaded yet, on the worker pool, and
+ * take them in in the order given, so that digests get the same ids
+ * whatever the number of workers.
+ */
+static void load_manifests(struct registry *reg, const uint32_t *ids,
+                           size_t count)
+{
+    struct blob_read *reads = xmalloc(READ_BATCH * sizeof(*reads));
+    struct read_batch b = {reg, reads};
+
+    for (size_t done = 0; done < count;) {
+        size_t n = 0;
+
+        while (done < count && n < READ_BATCH) {
+            uint32_t id = ids[done++];
+            if (reg->manifests[id] || (reg->flags[id] & ID_QUEUED))
+                continue;
+            reg->flags[id] |= ID_QUEUED;
+            reads[n++].id = id;
+        }
+        pool_run(n, read_manifest_item, &b);
+        for (size_t k = 0; k < n; k++) {
+            reg->flags[reads[k].id] &= (uint8_t)~ID_QUEUED;
+            finish_manifest(reg, &reads[k]);
+        }
+    }
+    free(reads);
+}
+
+/* Read and parse an image config; safe on a worker. */
+static void read_config(const struct registry *reg, struct blob_read *r)
+{
     char *buf;
     size_t len;
 
-    if (m->config_read || m->config == DIGEST_NONE)
-        return;
-    m->config_read = 1;
-    blob_path(reg, m->config, path, sizeof(path));
-    if (path_read_file(reg->v2_fd, path, CONFIG_MAX_BYTES, &buf, &len,
-                       NULL)) {
-        log_debug("%s: cannot read image config: %s", path, strerror(errno));
+    memset(&r->config, 0, sizeof(r->config));
+    r->error = 0;
+    r->parsed = 0;
+    if (read_blob(reg, r->m->config, CONFIG_MAX_BYTES, &buf, &len)) {
+        r->error = errno;
         return;
     }
-    if (manifest_parse_config(buf, len, &c, err, sizeof(err)) == 0) {
-        m->has_created = c.has_created;
-        m->created = c.created;
-        free(m->platform);
-        m->platform = c.platform;
-        c.platform = NULL;
-        m->labels = c.labels;
-        m->label_count = c.label_count;
-        c.labels = NULL;
-        c.label_count = 0;
-        image_config_free(&c);
-    } else {
-        log_debug("%s: %s", path, err);
-    }
+    r->parsed = manifest_parse_config(buf, len, &r->config, r->err,
+                                      sizeof(r->err)) == 0;
     free(buf);
+}
+
+static void read_config_item(void *ctx, size_t i)
+{
+    struct read_batch *b = ctx;
+    read_config(b->reg, &b->reads[i]);
+}
+
+/* Take a read config into its manifest. */
+static void finish_config(struct registry *reg, struct blob_read *r)
+{
+    struct manifest *m = r->m;
+    char path[128];
+
+    blob_path(reg, m->config, path, sizeof(path));
+    if (r->error) {
+        log_debug("%s: cannot read image config: %s", path,
+                  strerror(r->error));
+        return;
+    }
+    if (!r->parsed) {
+        log_debug("%s: %s", path, r->err);
+        return;
+    }
+    m->has_created = r->config.has_created;
+    m->created = r->config.created;
+    free(m->platform);
+    m->platform = r->config.platform;
+    r->config.platform = NULL;
+    m->labels = r->config.labels;
+    m->label_count = r->config.label_count;
+    r->config.labels = NULL;
+    r->config.label_count = 0;
+    image_config_free(&r->config);
 }
 
 /* Freeze or pin repo according to the state of the manifest it links. */
@@ -738,22 +1130,114 @@ static void scan_repo_manifests(struct registry *reg, struct repo *repo)
     }
 }
 
-void scan_configs(struct registry *reg, struct repo *repo)
+/* Queue m's config in reads when it has one not read yet. */
+static void queue_config(struct blob_read *reads, size_t *n,
+                         struct manifest *m)
 {
-    for (size_t i = 0; i < repo->tag_count; i++) {
-        struct manifest *m = reg->manifests[repo->tags[i].digest];
+    if (!m || m->state != MSTATE_OK || m->config_read ||
+        m->config == DIGEST_NONE)
+        return;
+    m->config_read = 1;
+    reads[*n].m = m;
+    (*n)++;
+}
 
-        if (!m || m->state != MSTATE_OK)
+/* Read the queued configs on the worker pool and take them in. */
+static void flush_configs(struct registry *reg, struct blob_read *reads,
+                          size_t *n)
+{
+    struct read_batch b = {reg, reads};
+
+    pool_run(*n, read_config_item, &b);
+    for (size_t k = 0; k < *n; k++)
+        finish_config(reg, &reads[k]);
+    *n = 0;
+}
+
+void scan_configs(struct registry *reg)
+{
+    /* Each tag queues at most its own config and one per child. */
+    struct blob_read *reads = NULL;
+    size_t n = 0, cap = 0;
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+
+        if (!repo->selected)
             continue;
-        load_config(reg, m);
-        for (size_t c = 0; c < m->child_count; c++) {
-            struct manifest *child = reg->manifests[m->children[c]];
-            if (child && child->state == MSTATE_OK &&
-                registry_find_revision(repo, m->children[c]) >= 0)
-                load_config(reg, child);
+        for (size_t i = 0; i < repo->tag_count; i++) {
+            struct manifest *m = reg->manifests[repo->tags[i].digest];
+            size_t need;
+
+            if (!m || m->state != MSTATE_OK)
+                continue;
+            need = n + 1 + m->child_count;
+            if (need > READ_BATCH && n > 0) {
+                flush_configs(reg, reads, &n);
+                need = 1 + m->child_count;
+            }
+            reads = xgrow(reads, &cap, need, sizeof(*reads));
+            queue_config(reads, &n, m);
+            for (size_t c = 0; c < m->child_count; c++)
+                if (registry_find_revision(repo, m->children[c]) >= 0)
+                    queue_config(reads, &n, reg->manifests[m->children[c]]);
         }
     }
-    registry_describe_tags(reg, repo);
+    flush_configs(reg, reads, &n);
+    free(reads);
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].selected)
+            registry_describe_tags(reg, &reg->repos[r]);
+}
+
+/*
+ * Read every repository in list on the worker pool, in batches, and take
+ * each in, in list order.
+ */
+static void scan_repos(struct registry *reg, struct repo_list *list,
+                       int repositories_fd)
+{
+    struct repo_scan *scans = xcalloc(READ_BATCH, sizeof(*scans));
+    struct scan_run run = {repositories_fd, scans};
+
+    for (size_t done = 0; done < list->count;) {
+        size_t n = list->count - done < READ_BATCH ? list->count - done
+                                                   : READ_BATCH;
+
+        for (size_t k = 0; k < n; k++) {
+            memset(&scans[k], 0, sizeof(scans[k]));
+            scans[k].repo = &list->repos[done + k];
+            scans[k].verify_links = reg->verify_links;
+        }
+        log_progress("reading repository %zu of %zu", done + 1,
+                     list->count);
+        pool_run(n, scan_one_repo, &run);
+        for (size_t k = 0; k < n; k++)
+            merge_repo_scan(reg, &scans[k]);
+        done += n;
+    }
+    free(scans);
+}
+
+/* The manifests scan_repo_manifests loads, in the order it does. */
+static void load_repo_manifests(struct registry *reg)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+
+        ids = xgrow(ids, &cap, n + repo->revision_count + repo->tag_count,
+                    sizeof(*ids));
+        for (size_t i = 0; i < repo->revision_count; i++)
+            ids[n++] = repo->revisions[i];
+        for (size_t i = 0; i < repo->tag_count; i++)
+            if (registry_find_revision(repo, repo->tags[i].digest) < 0)
+                ids[n++] = repo->tags[i].digest;
+    }
+    load_manifests(reg, ids, n);
+    free(ids);
 }
 
 int scan_registry(struct registry *reg, char *err, size_t err_size)
@@ -768,13 +1252,16 @@ int scan_registry(struct registry *reg, char *err, size_t err_size)
             return -1;
         }
     } else {
+        scan_open_blob_dirs(reg);
         walk(reg, &list, fd, "", 0);
+        scan_repos(reg, &list, fd);
         close(fd);
     }
     if (list.count > 1)
         qsort(list.repos, list.count, sizeof(*list.repos), compare_repos);
     reg->repos = list.repos;
     reg->repo_count = list.count;
+    load_repo_manifests(reg);
     for (size_t i = 0; i < reg->repo_count; i++) {
         log_progress("reading manifests: repository %zu of %zu", i + 1,
                      reg->repo_count);

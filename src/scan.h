@@ -25,11 +25,12 @@ int scan_open(struct registry *reg, const char *root, char *err,
 int scan_registry(struct registry *reg, char *err, size_t err_size);
 
 /*
- * Read the image config of each image repo's tags reach, then describe
- * the tags (registry_describe_tags). A config that cannot be read leaves
- * the creation time, platform and labels unknown.
+ * Read the image config of each image the tags of the selected
+ * repositories reach, then describe those tags (registry_describe_tags).
+ * A config that cannot be read leaves the creation time, platform and
+ * labels unknown.
  */
-void scan_configs(struct registry *reg, struct repo *repo);
+void scan_configs(struct registry *reg);
 
 /*
  * List every revision and layer link in the tree again, as it is now, and
@@ -56,6 +57,22 @@ size_t scan_tag_history(struct registry *reg, const struct repo *repo,
 
 /* List blobs/sha256 and set ID_IN_STORE for every blob found. */
 int scan_blob_store(struct registry *reg, char *err, size_t err_size);
+
+/*
+ * Open blobs/sha256 and each two-digit directory in it once, so that
+ * reading, sizing or removing a blob resolves two path components instead
+ * of five. Called by scan_registry; a directory made later is reached
+ * through v2_fd.
+ */
+void scan_open_blob_dirs(struct registry *reg);
+
+/*
+ * Where blob id's directory (file NULL) or a file in it lives: return the
+ * descriptor to resolve rel against and write rel, relative to its
+ * two-digit directory when that is open, else to v2.
+ */
+int scan_blob_at(const struct registry *reg, uint32_t id, const char *file,
+                 char *rel, size_t size);
 
 /* Size of a blob's data file, or -1 when it cannot be read. */
 long long scan_blob_size(struct registry *reg, uint32_t id,

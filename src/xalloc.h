@@ -5,6 +5,7 @@
 #ifndef REGPRUNE_XALLOC_H
 #define REGPRUNE_XALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *xmalloc(size_t size);
@@ -15,6 +16,8 @@ void *xgrow(void *ptr, size_t *cap, size_t need, size_t elem_size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Return a newly allocated formatted string; the caller frees it. */
+char *xvasprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 char *xasprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 

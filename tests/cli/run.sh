@@ -317,6 +317,62 @@ test_invalid_link_freezes_repo() {
         fail "the invalid link was rewritten"
 }
 
+# prune and gc look at a revision link without reading it: a link of the
+# right size is taken to name its directory. check reads every link.
+test_revision_link_naming_another_digest() {
+    mk t < <(basic_spec)
+    local v1 v2hex
+    v1=$(tag_hex team/app v1.0.0)
+    v2hex=$(tag_hex team/app v1.1.0)
+    printf 'sha256:%s' "$v2hex" >"$v2/$(revdir team/app "$v1")/link"
+    rp check
+    expect_rc 3
+    grep -qF "link names another digest than its directory" "$work/out" ||
+        fail "check does not report the link: $out"
+    grep -qF "$(revdir team/app "$v1")" "$work/out" ||
+        fail "check does not name the revision: $out"
+    # A link of another size is read during a prune as well.
+    printf 'sha256:%s\n' "$v2hex" >"$v2/$(revdir team/app "$v1")/link"
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua" --dry-run
+    expect_rc 3
+    expect_err "invalid link"
+}
+
+# The number of threads changes neither the report nor what is removed.
+test_jobs_give_the_same_result() {
+    mk t < <(basic_spec; index_spec | grep -v '^layer base')
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if t.name == "v1" or t.name == "v1.0.0" then delete(t) else keep(t) end
+  end
+end
+LUA
+    rp --jobs 1 prune --policy "$work/p.lua" --dry-run --json
+    cp "$work/out" "$work/jobs1.json"
+    rp --jobs 7 prune --policy "$work/p.lua" --dry-run --json
+    cmp -s "$work/out" "$work/jobs1.json" ||
+        fail "--jobs 7 plans differently from --jobs 1"
+    cp -a "$root" "$work/t-copy"
+    rp --jobs 1 prune --policy "$work/p.lua"
+    expect_rc 0
+    snapshot >"$work/jobs1.state"
+    root=$work/t-copy
+    v2=$root/docker/registry/v2
+    rp --jobs 7 prune --policy "$work/p.lua"
+    expect_rc 0
+    snapshot >"$work/jobs7.state"
+    grep -q "tags/v1.0.0" "$work/jobs1.state" &&
+        fail "the tag to delete is still there"
+    diff -q <(awk '{print $1, $2, $3, $5}' "$work/jobs1.state") \
+        <(awk '{print $1, $2, $3, $5}' "$work/jobs7.state") >/dev/null ||
+        fail "--jobs 7 leaves another tree than --jobs 1"
+    rp --jobs 0 ls
+    expect_rc 2
+    expect_err "invalid --jobs '0'"
+}
+
 test_strict_stops_before_deleting() {
     mk t < <(basic_spec)
     : >"$v2/$(tagdir team/app v1.0.0)/current/link"

@@ -121,7 +121,7 @@ expect_has "diff options" "regprune diff --" --policy --policy-new
 expect_has "gc trash options" "regprune gc --" --trash --log --plan-out \
     --empty-trash --older-than
 expect_exactly "apply options" "regprune apply --" --config --json --strict \
-    --trash --log --root --verbose --quiet --help --version
+    --trash --log --root --jobs --verbose --quiet --help --version
 expect_exactly "trash directory" "regprune --root /tmp prune --trash $work/sam" \
     "$sample"
 expect_exactly "apply takes a file" "regprune apply $work/inventory.js" \

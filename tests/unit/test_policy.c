@@ -88,8 +88,7 @@ static int setup(void **state)
         free(t);
         return -1;
     }
-    for (size_t i = 0; i < t->reg.repo_count; i++)
-        scan_configs(&t->reg, &t->reg.repos[i]);
+    scan_configs(&t->reg);
     t->opt.files = t->files;
     t->opt.file_count = 1;
     t->opt.now = NOW;
