@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ void pathf(char *buf, size_t size, const char *fmt, ...)
 }
 
 /* Kernels before 5.6 lack openat2; then each component is opened in turn. */
-static int have_openat2 = 1;
+static atomic_int have_openat2 = 1;
 
 static int open_by_components(int dirfd, const char *relpath, int flags)
 {
@@ -171,15 +173,21 @@ fail:
  * unlink, or a move into the trash). The crash-safety tests use it to stop
  * a run at every step in turn.
  */
-static long crash_after = -2;
+static atomic_long crash_after;
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+
+static void crash_init(void)
+{
+    const char *env = getenv("REGPRUNE_CRASH_AFTER");
+
+    atomic_store(&crash_after, env ? strtol(env, NULL, 10) : -1);
+}
 
 void path_crash_point(void)
 {
-    if (crash_after == -2) {
-        const char *env = getenv("REGPRUNE_CRASH_AFTER");
-        crash_after = env ? strtol(env, NULL, 10) : -1;
-    }
-    if (crash_after >= 0 && crash_after-- == 0)
+    pthread_once(&crash_once, crash_init);
+    if (atomic_load(&crash_after) >= 0 &&
+        atomic_fetch_sub(&crash_after, 1) == 0)
         _exit(137);
 }
 

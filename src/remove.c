@@ -18,6 +18,7 @@
 #include "timeparse.h"
 #include "trash.h"
 #include "path.h"
+#include "pool.h"
 #include "scan.h"
 #include "xalloc.h"
 
@@ -101,6 +102,21 @@ static void audit(const struct remove_options *opt, struct registry *reg,
     json_decref(line);
 }
 
+/* Log and audit a removal that succeeded, or record one that failed. */
+static int removal_done(const struct remove_options *opt,
+                        struct registry *reg, const struct removal *r,
+                        const char *path, int error)
+{
+    if (error == 0) {
+        log_debug("removed %s", path);
+        audit(opt, reg, r, path);
+        return 0;
+    }
+    registry_problem(reg, r->repo, path, "cannot remove: %s; a later run "
+                     "will retry", strerror(error));
+    return -1;
+}
+
 /* Delete path under v2, or move it into the trash; audit what went. */
 static int remove_path(const struct remove_options *opt,
                        struct registry *reg, const struct removal *r,
@@ -112,14 +128,7 @@ static int remove_path(const struct remove_options *opt,
         rc = trash_move(opt, reg->v2_fd, path);
     else
         rc = path_remove_tree(reg->v2_fd, path);
-    if (rc == 0) {
-        log_debug("removed %s", path);
-        audit(opt, reg, r, path);
-        return 0;
-    }
-    registry_problem(reg, r->repo, path, "cannot remove: %s; a later run "
-                     "will retry", strerror(errno));
-    return -1;
+    return removal_done(opt, reg, r, path, rc == 0 ? 0 : errno);
 }
 
 /* A tag re-pointed since the scan belongs to a push we did not see. */
@@ -230,86 +239,226 @@ static void remove_history(const struct remove_options *opt,
     }
 }
 
+/* Removals handed to the worker pool together. */
+#define REMOVAL_BATCH 1024
+
+enum { ITEM_REVISION, ITEM_LAYER };
+
+/* Revisions or layer links to remove, each a path under v2. */
+struct removal_batch {
+    const struct remove_options *opt;
+    struct registry *reg;
+    size_t count, failed;
+    struct {
+        char *path;
+        struct repo *repo;
+        size_t index; /* in repo->revisions or repo->layers */
+        int kind;
+        int error;
+    } items[REMOVAL_BATCH];
+};
+
+static void remove_batch_item(void *ctx, size_t i)
+{
+    struct removal_batch *b = ctx;
+
+    b->items[i].error = path_remove_tree(b->reg->v2_fd, b->items[i].path) == 0
+                            ? 0
+                        : errno ? errno
+                                : EIO;
+}
+
+/*
+ * Remove the batch's paths: on the worker pool when deleting, one at a
+ * time when moving to the trash. Then log, audit and undo the plan for
+ * each failure, in the order the items were added.
+ */
+static void flush_removals(struct removal_batch *b)
+{
+    int trash = b->opt && b->opt->trash_fd >= 0;
+
+    if (!trash)
+        pool_run(b->count, remove_batch_item, b);
+    for (size_t i = 0; i < b->count; i++) {
+        struct repo *repo = b->items[i].repo;
+        size_t index = b->items[i].index;
+        int revision = b->items[i].kind == ITEM_REVISION;
+        struct removal what = {revision ? "revision" : "layer link",
+                               repo->name,
+                               revision ? repo->revisions[index]
+                                        : repo->layers[index],
+                               -1, NULL};
+
+        if (trash)
+            b->items[i].error =
+                trash_move(b->opt, b->reg->v2_fd, b->items[i].path) == 0
+                    ? 0
+                    : errno;
+        if (removal_done(b->opt, b->reg, &what, b->items[i].path,
+                         b->items[i].error) != 0) {
+            b->failed++;
+            if (revision) {
+                /* The manifest stays, and so does what it references. */
+                repo->revision_remove[index] = REV_STAYS;
+                memset(repo->layer_remove, 0, repo->layer_count);
+            } else {
+                repo->layer_remove[index] = 0;
+            }
+        }
+        free(b->items[i].path);
+    }
+    b->count = 0;
+}
+
+static void add_removal(struct removal_batch *b, struct repo *repo,
+                        size_t index, int kind)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    uint32_t id = kind == ITEM_REVISION ? repo->revisions[index]
+                                        : repo->layers[index];
+
+    if (b->count == REMOVAL_BATCH)
+        flush_removals(b);
+    digest_to_hex(&b->reg->ids.digests[id], hex);
+    b->items[b->count].path =
+        xasprintf(kind == ITEM_REVISION
+                      ? "repositories/%s/_manifests/revisions/sha256/%s"
+                      : "repositories/%s/_layers/sha256/%s",
+                  repo->name, hex);
+    b->items[b->count].repo = repo;
+    b->items[b->count].index = index;
+    b->items[b->count].kind = kind;
+    b->count++;
+}
+
 static size_t remove_revisions(const struct remove_options *opt,
                                struct registry *reg)
 {
-    char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
-    size_t failed = 0;
+    struct removal_batch *b = xcalloc(1, sizeof(*b));
+    uint8_t *any = xcalloc(reg->repo_count + 1, 1);
+    size_t failed;
 
+    b->opt = opt;
+    b->reg = reg;
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
-        int any = 0;
 
         for (size_t i = 0; i < repo->revision_count; i++) {
             if (repo->revision_remove[i] != REV_REMOVE)
                 continue;
-            any = 1;
-            digest_to_hex(&reg->ids.digests[repo->revisions[i]], hex);
-            pathf(path, sizeof(path),
-                     "repositories/%s/_manifests/revisions/sha256/%s",
-                     repo->name, hex);
-            struct removal what = {"revision", repo->name,
-                                   repo->revisions[i], -1, NULL};
-            if (remove_path(opt, reg, &what, path) != 0) {
-                /* The manifest stays, and so does what it references. */
-                repo->revision_remove[i] = REV_STAYS;
-                memset(repo->layer_remove, 0, repo->layer_count);
-                failed++;
-            }
+            any[r] = 1;
+            add_removal(b, repo, i, ITEM_REVISION);
         }
-        if (any)
-            remove_history(opt, reg, repo);
     }
+    flush_removals(b);
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (any[r])
+            remove_history(opt, reg, &reg->repos[r]);
+    failed = b->failed;
+    free(any);
+    free(b);
     return failed;
 }
 
 static size_t remove_layers(const struct remove_options *opt,
                             struct registry *reg)
 {
-    char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
-    size_t failed = 0;
+    struct removal_batch *b = xcalloc(1, sizeof(*b));
+    size_t failed;
 
+    b->opt = opt;
+    b->reg = reg;
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
-        for (size_t i = 0; i < repo->layer_count; i++) {
-            if (!repo->layer_remove[i])
-                continue;
-            digest_to_hex(&reg->ids.digests[repo->layers[i]], hex);
-            pathf(path, sizeof(path), "repositories/%s/_layers/sha256/%s",
-                     repo->name, hex);
-            struct removal what = {"layer link", repo->name,
-                                   repo->layers[i], -1, NULL};
-            if (remove_path(opt, reg, &what, path) != 0) {
-                repo->layer_remove[i] = 0;
-                failed++;
-            }
-        }
+
+        for (size_t i = 0; i < repo->layer_count; i++)
+            if (repo->layer_remove[i])
+                add_removal(b, repo, i, ITEM_LAYER);
     }
+    flush_removals(b);
+    failed = b->failed;
+    free(b);
     return failed;
 }
 
+struct blob_removals {
+    const struct registry *reg;
+    const struct plan *plan;
+    int *errors; /* per blob: 0, an errno, or -1 when it stays */
+};
+
+/* A worker: delete one blob's directory through its two-digit parent. */
+static void remove_blob_item(void *ctx, size_t i)
+{
+    struct blob_removals *b = ctx;
+    uint32_t id = b->plan->blobs[i].id;
+    char rel[128];
+    int fd;
+
+    if (b->reg->flags[id] & ID_LIVE) {
+        b->errors[i] = -1; /* an earlier failure kept something needing it */
+        return;
+    }
+    fd = scan_blob_at(b->reg, id, NULL, rel, sizeof(rel));
+    b->errors[i] = path_remove_tree(fd, rel) == 0 ? 0 : errno ? errno : EIO;
+}
+
+/* Remove each two-digit directory of blobs/sha256 that is now empty. */
+static void remove_empty_prefixes(struct registry *reg, const uint8_t *used)
+{
+    char path[64];
+
+    for (int p = 0; p < 256; p++) {
+        if (!used[p])
+            continue;
+        pathf(path, sizeof(path), "blobs/sha256/%02x", p);
+        if (path_unlink(reg->v2_fd, path, AT_REMOVEDIR) != 0)
+            continue;
+        if (reg->blob_fds && reg->blob_fds[p] >= 0) {
+            close(reg->blob_fds[p]);
+            reg->blob_fds[p] = -1;
+        }
+    }
+}
+
+/*
+ * Delete the plan's blobs: on the worker pool when deleting, one at a time
+ * when moving to the trash. The log, the audit lines and the problems
+ * follow the plan's order either way.
+ */
 static size_t remove_blobs(const struct remove_options *opt,
                            struct registry *reg, struct plan *plan)
 {
     char hex[DIGEST_HEX_LEN + 1], path[PATH_MAX];
     size_t failed = 0;
+    uint8_t used[256] = {0};
+    int *errors = xcalloc(plan->blob_count + 1, sizeof(*errors));
+    struct blob_removals b = {reg, plan, errors};
 
+    if (!opt || opt->trash_fd < 0)
+        pool_run(plan->blob_count, remove_blob_item, &b);
     for (size_t i = 0; i < plan->blob_count; i++) {
         uint32_t id = plan->blobs[i].id;
+        struct removal what = {"blob", NULL, id, plan->blobs[i].size, NULL};
 
-        if (reg->flags[id] & ID_LIVE)
-            continue; /* an earlier failure kept something that needs it */
         digest_to_hex(&reg->ids.digests[id], hex);
         pathf(path, sizeof(path), "blobs/sha256/%.2s/%s", hex, hex);
-        struct removal what = {"blob", NULL, id, plan->blobs[i].size, NULL};
-        if (remove_path(opt, reg, &what, path) != 0) {
+        if (opt && opt->trash_fd >= 0) {
+            if (reg->flags[id] & ID_LIVE)
+                continue;
+            errors[i] = trash_move(opt, reg->v2_fd, path) == 0 ? 0 : errno;
+        }
+        if (errors[i] < 0)
+            continue;
+        if (removal_done(opt, reg, &what, path, errors[i]) != 0) {
             reg->flags[id] |= ID_LIVE; /* it stays: not counted as freed */
             failed++;
             continue;
         }
-        pathf(path, sizeof(path), "blobs/sha256/%.2s", hex);
-        path_unlink(reg->v2_fd, path, AT_REMOVEDIR); /* only when empty */
+        used[reg->ids.digests[id].bytes[0]] = 1;
     }
+    remove_empty_prefixes(reg, used);
+    free(errors);
     return failed;
 }
 
