@@ -858,9 +858,13 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
         m->config_size = info->config.size;
         reg->flags[m->config] |= ID_REFERENCED;
     }
-    m->layers = xmalloc(info->layer_count * sizeof(*m->layers));
-    m->layer_sizes = xmalloc(info->layer_count * sizeof(*m->layer_sizes));
-    m->layer_external = xmalloc(info->layer_count + 1);
+    /* One block for the three per-layer arrays, sizes first for their
+     * alignment; manifest_free frees it through layer_sizes. */
+    m->layer_sizes = xmalloc(info->layer_count * (sizeof(*m->layer_sizes) +
+                                                  sizeof(*m->layers) + 1) +
+                             1);
+    m->layers = (uint32_t *)(void *)(m->layer_sizes + info->layer_count);
+    m->layer_external = (uint8_t *)(m->layers + info->layer_count);
     for (size_t i = 0; i < info->layer_count; i++) {
         m->layers[i] = registry_intern(reg, &info->layers[i].digest);
         m->layer_sizes[i] = info->layers[i].size;
@@ -868,8 +872,10 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
         reg->flags[m->layers[i]] |= ID_REFERENCED;
     }
     m->layer_count = info->layer_count;
-    m->children = xmalloc(info->child_count * sizeof(*m->children));
-    m->child_platforms = xmalloc(info->child_count * sizeof(char *));
+    if (info->child_count) {
+        m->children = xmalloc(info->child_count * sizeof(*m->children));
+        m->child_platforms = xmalloc(info->child_count * sizeof(char *));
+    }
     for (size_t i = 0; i < info->child_count; i++) {
         m->children[i] = registry_intern(reg, &info->children[i].digest);
         m->child_platforms[i] = info->children[i].platform;
