@@ -188,9 +188,7 @@ static struct manifest *new_manifest(struct registry *reg, uint32_t id,
     m->blob_size = size;
     m->config = DIGEST_NONE;
     m->subject = DIGEST_NONE;
-    m->layers = xmalloc(sizeof(*m->layers));
-    m->layer_sizes = xmalloc(sizeof(*m->layer_sizes));
-    m->layer_external = xcalloc(1, sizeof(*m->layer_external));
+    registry_alloc_layers(m, 1);
     m->layers[0] = intern_number(reg, (uint8_t)(100 + id));
     m->layer_sizes[0] = 1000 * (int64_t)(id + 1);
     m->layer_count = 1;

@@ -1,9 +1,10 @@
 #include "manifest.h"
 
-#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "timeparse.h"
 #include "xalloc.h"
 
@@ -51,153 +52,172 @@ void manifest_info_free(struct manifest_info *m)
 }
 
 /* Build "os/arch[/variant]" from an object holding those keys, or NULL. */
-static char *platform_string(json_t *obj, const char *os_key,
-                             const char *arch_key)
+static char *platform_string(const struct json_doc *d, int obj,
+                             const char *os_key, const char *arch_key)
 {
-    const char *os = json_string_value(json_object_get(obj, os_key));
-    const char *arch = json_string_value(json_object_get(obj, arch_key));
-    const char *variant = json_string_value(json_object_get(obj, "variant"));
+    char *os = json_doc_strdup(d, json_doc_get(d, obj, os_key));
+    char *arch = json_doc_strdup(d, json_doc_get(d, obj, arch_key));
+    char *variant = json_doc_strdup(d, json_doc_get(d, obj, "variant"));
+    char *out = NULL;
 
-    if (!os && !arch)
-        return NULL;
-    if (variant && *variant)
-        return xasprintf("%s/%s/%s", os ? os : "unknown",
-                         arch ? arch : "unknown", variant);
-    return xasprintf("%s/%s", os ? os : "unknown", arch ? arch : "unknown");
+    if (os || arch) {
+        if (variant && *variant)
+            out = xasprintf("%s/%s/%s", os ? os : "unknown",
+                            arch ? arch : "unknown", variant);
+        else
+            out = xasprintf("%s/%s", os ? os : "unknown",
+                            arch ? arch : "unknown");
+    }
+    free(os);
+    free(arch);
+    free(variant);
+    return out;
 }
 
-static int parse_digest_field(json_t *obj, const char *key,
-                              struct digest *out, char *err, size_t err_size)
+static int parse_digest_field(const struct json_doc *d, int obj,
+                              const char *key, struct digest *out, char *err,
+                              size_t err_size)
 {
-    json_t *v = json_object_get(obj, key);
-    const char *s = json_string_value(v);
+    int v = json_doc_get(d, obj, key);
+    char text[128];
+    size_t len;
 
-    if (!s) {
+    if (!json_doc_is(d, v, JSON_T_STRING)) {
         snprintf(err, err_size, "descriptor has no string \"%s\"", key);
         return -1;
     }
-    if (digest_parse(s, json_string_length(v), out) != 0) {
-        snprintf(err, err_size, "unsupported or invalid digest \"%.80s\"", s);
+    if (json_doc_string(d, v, text, sizeof(text), &len) != 0 ||
+        digest_parse(text, len, out) != 0) {
+        char *shown = json_doc_strdup(d, v);
+        snprintf(err, err_size, "unsupported or invalid digest \"%.80s\"",
+                 shown);
+        free(shown);
         return -1;
     }
     return 0;
 }
 
-static int parse_descriptor(json_t *desc, struct manifest_ref *out, char *err,
+static int parse_descriptor(const struct json_doc *d, int desc,
+                            struct manifest_ref *out, char *err,
                             size_t err_size)
 {
-    json_t *size;
+    int urls;
+    int64_t size;
 
-    if (!json_is_object(desc)) {
+    if (!json_doc_is(d, desc, JSON_T_OBJECT)) {
         snprintf(err, err_size, "descriptor is not an object");
         return -1;
     }
-    if (parse_digest_field(desc, "digest", &out->digest, err, err_size))
+    if (parse_digest_field(d, desc, "digest", &out->digest, err, err_size))
         return -1;
-    out->external = json_array_size(json_object_get(desc, "urls")) > 0;
-    size = json_object_get(desc, "size");
-    out->size = json_is_integer(size) && json_integer_value(size) >= 0
-                    ? json_integer_value(size)
+    urls = json_doc_get(d, desc, "urls");
+    out->external = json_doc_is(d, urls, JSON_T_ARRAY) &&
+                    json_doc_size(d, urls) > 0;
+    out->size = json_doc_integer(d, json_doc_get(d, desc, "size"), &size) == 0
+                        && size >= 0
+                    ? size
                     : -1;
     return 0;
 }
 
-static int parse_layers(json_t *root, struct manifest_info *m, char *err,
-                        size_t err_size)
+static int parse_layers(const struct json_doc *d, struct manifest_info *m,
+                        char *err, size_t err_size)
 {
-    json_t *config = json_object_get(root, "config");
-    json_t *layers = json_object_get(root, "layers");
-    size_t i;
-    json_t *desc;
+    int config = json_doc_get(d, 0, "config");
+    int layers = json_doc_get(d, 0, "layers");
+    size_t count = json_doc_size(d, layers);
+    int desc;
 
-    if (config) {
-        const char *type =
-            json_string_value(json_object_get(config, "mediaType"));
-        if (parse_descriptor(config, &m->config, err, err_size))
+    if (config >= 0) {
+        int type = json_doc_get(d, config, "mediaType");
+        if (parse_descriptor(d, config, &m->config, err, err_size))
             return -1;
         m->has_config = 1;
         m->artifact =
-            type &&
-            strcmp(type, "application/vnd.docker.container.image.v1+json") &&
-            strcmp(type, "application/vnd.oci.image.config.v1+json");
+            json_doc_is(d, type, JSON_T_STRING) &&
+            !json_doc_streq(d, type,
+                            "application/vnd.docker.container.image.v1+json") &&
+            !json_doc_streq(d, type, "application/vnd.oci.image.config.v1+json");
     }
-    if (layers && !json_is_array(layers)) {
+    if (layers >= 0 && !json_doc_is(d, layers, JSON_T_ARRAY)) {
         snprintf(err, err_size, "\"layers\" is not an array");
         return -1;
     }
-    m->layers = xcalloc(json_array_size(layers), sizeof(*m->layers));
-    json_array_foreach(layers, i, desc)
-    {
-        if (parse_descriptor(desc, &m->layers[m->layer_count], err, err_size))
+    m->layers = xcalloc(count, sizeof(*m->layers));
+    desc = json_doc_first(d, layers);
+    for (size_t i = 0; i < count; i++, desc = json_doc_next(d, desc)) {
+        if (parse_descriptor(d, desc, &m->layers[m->layer_count], err,
+                             err_size))
             return -1;
         m->layer_count++;
     }
     return 0;
 }
 
-static int parse_children(json_t *root, struct manifest_info *m, char *err,
-                          size_t err_size)
+static int parse_children(const struct json_doc *d, struct manifest_info *m,
+                          char *err, size_t err_size)
 {
-    json_t *list = json_object_get(root, "manifests");
-    size_t i;
-    json_t *desc;
+    int list = json_doc_get(d, 0, "manifests");
+    size_t count = json_doc_size(d, list);
+    int desc;
 
-    if (!json_is_array(list)) {
+    if (!json_doc_is(d, list, JSON_T_ARRAY)) {
         snprintf(err, err_size, "\"manifests\" is not an array");
         return -1;
     }
-    m->children = xcalloc(json_array_size(list), sizeof(*m->children));
-    json_array_foreach(list, i, desc)
-    {
+    m->children = xcalloc(count, sizeof(*m->children));
+    desc = json_doc_first(d, list);
+    for (size_t i = 0; i < count; i++, desc = json_doc_next(d, desc)) {
         struct manifest_ref ref;
         struct manifest_child *c = &m->children[m->child_count];
 
-        if (parse_descriptor(desc, &ref, err, err_size))
+        if (parse_descriptor(d, desc, &ref, err, err_size))
             return -1;
         c->digest = ref.digest;
         c->size = ref.size;
-        c->platform = platform_string(json_object_get(desc, "platform"), "os",
-                                      "architecture");
+        c->platform = platform_string(d, json_doc_get(d, desc, "platform"),
+                                      "os", "architecture");
         m->child_count++;
     }
     return 0;
 }
 
 /* Schema 1 lists layers newest first, often with repeats. */
-static int parse_schema1(json_t *root, struct manifest_info *m, char *err,
-                         size_t err_size)
+static int parse_schema1(const struct json_doc *d, struct manifest_info *m,
+                         char *err, size_t err_size)
 {
-    json_t *fs = json_object_get(root, "fsLayers");
-    json_t *history = json_object_get(root, "history");
-    json_t *first, *layer;
-    size_t i;
+    int fs = json_doc_get(d, 0, "fsLayers");
+    int history = json_doc_get(d, 0, "history");
+    size_t count = json_doc_size(d, fs);
+    int first, layer;
 
-    if (!json_is_array(fs)) {
+    if (!json_doc_is(d, fs, JSON_T_ARRAY)) {
         snprintf(err, err_size, "schema 1 manifest has no \"fsLayers\" array");
         return -1;
     }
-    m->layers = xcalloc(json_array_size(fs), sizeof(*m->layers));
-    json_array_foreach(fs, i, layer)
-    {
-        struct digest d;
+    m->layers = xcalloc(count, sizeof(*m->layers));
+    layer = json_doc_first(d, fs);
+    for (size_t i = 0; i < count; i++, layer = json_doc_next(d, layer)) {
+        struct digest dg;
         int seen = 0;
 
-        if (!json_is_object(layer) ||
-            parse_digest_field(layer, "blobSum", &d, err, err_size))
+        if (!json_doc_is(d, layer, JSON_T_OBJECT) ||
+            parse_digest_field(d, layer, "blobSum", &dg, err, err_size))
             return -1;
         for (size_t j = 0; j < m->layer_count && !seen; j++)
-            seen = memcmp(&m->layers[j].digest, &d, sizeof(d)) == 0;
+            seen = memcmp(&m->layers[j].digest, &dg, sizeof(dg)) == 0;
         if (seen)
             continue;
-        m->layers[m->layer_count].digest = d;
+        m->layers[m->layer_count].digest = dg;
         m->layers[m->layer_count].size = -1;
         m->layer_count++;
     }
     /* The newest history entry is an image config in a string. */
-    first = json_array_get(history, 0);
-    if (json_is_object(first)) {
-        const char *v1 = json_string_value(
-            json_object_get(first, "v1Compatibility"));
+    first = json_doc_is(d, history, JSON_T_ARRAY) ? json_doc_first(d, history)
+                                                  : -1;
+    if (json_doc_is(d, first, JSON_T_OBJECT)) {
+        char *v1 = json_doc_strdup(d, json_doc_get(d, first,
+                                                   "v1Compatibility"));
         if (v1) {
             struct image_config c;
             char ignored[64];
@@ -209,34 +229,40 @@ static int parse_schema1(json_t *root, struct manifest_info *m, char *err,
                 c.platform = NULL;
                 image_config_free(&c);
             }
+            free(v1);
         }
     }
     return 0;
 }
 
-static enum manifest_kind detect_kind(json_t *root, char *err,
+static enum manifest_kind detect_kind(const struct json_doc *d, char *err,
                                       size_t err_size)
 {
-    json_t *version = json_object_get(root, "schemaVersion");
-    const char *media_type =
-        json_string_value(json_object_get(root, "mediaType"));
+    int64_t version = 0;
+    int has_version =
+        json_doc_integer(d, json_doc_get(d, 0, "schemaVersion"),
+                         &version) == 0;
+    int type = json_doc_get(d, 0, "mediaType");
 
-    if (json_is_integer(version) && json_integer_value(version) == 1)
+    if (has_version && version == 1)
         return MANIFEST_SCHEMA1;
-    if (media_type) {
+    if (json_doc_is(d, type, JSON_T_STRING)) {
+        char *shown;
         for (size_t i = 0; i < sizeof(media_types) / sizeof(media_types[0]);
              i++)
-            if (strcmp(media_type, media_types[i].media_type) == 0)
+            if (json_doc_streq(d, type, media_types[i].media_type))
                 return media_types[i].kind;
+        shown = json_doc_strdup(d, type);
         snprintf(err, err_size, "unknown manifest media type \"%.100s\"",
-                 media_type);
+                 shown);
+        free(shown);
         return MANIFEST_UNKNOWN;
     }
     /* OCI allows the media type to be left out. */
-    if (json_is_integer(version) && json_integer_value(version) == 2) {
-        if (json_object_get(root, "manifests"))
+    if (has_version && version == 2) {
+        if (json_doc_get(d, 0, "manifests") >= 0)
             return MANIFEST_OCI_INDEX;
-        if (json_object_get(root, "config"))
+        if (json_doc_get(d, 0, "config") >= 0)
             return MANIFEST_OCI;
     }
     snprintf(err, err_size, "manifest has neither a known \"mediaType\" nor "
@@ -244,49 +270,57 @@ static enum manifest_kind detect_kind(json_t *root, char *err,
     return MANIFEST_UNKNOWN;
 }
 
+/* Parse buf as a JSON object into d; on failure set err and return -1. */
+static int load_object(struct json_doc *d, const char *buf, size_t len,
+                       const char *what, char *err, size_t err_size)
+{
+    char jerr[200];
+
+    if (json_doc_parse(d, buf, len, jerr, sizeof(jerr)) != 0) {
+        snprintf(err, err_size, "invalid JSON at %s", jerr);
+        return -1;
+    }
+    if (!json_doc_is(d, 0, JSON_T_OBJECT)) {
+        snprintf(err, err_size, "%s is not a JSON object", what);
+        json_doc_free(d);
+        return -1;
+    }
+    return 0;
+}
+
 int manifest_parse(const char *buf, size_t len, struct manifest_info *out,
                    char *err, size_t err_size)
 {
-    json_error_t jerr;
-    json_t *root;
-    int rc = 0;
+    struct json_doc d;
+    int rc = 0, subject;
 
     memset(out, 0, sizeof(*out));
-    root = json_loadb(buf, len, 0, &jerr);
-    if (!root) {
-        snprintf(err, err_size, "invalid JSON at line %d column %d: %s",
-                 jerr.line, jerr.column, jerr.text);
+    if (load_object(&d, buf, len, "manifest", err, err_size) != 0)
         return -1;
-    }
-    if (!json_is_object(root)) {
-        snprintf(err, err_size, "manifest is not a JSON object");
-        json_decref(root);
-        return -1;
-    }
-    out->kind = detect_kind(root, err, err_size);
+    out->kind = detect_kind(&d, err, err_size);
     switch (out->kind) {
     case MANIFEST_SCHEMA1:
-        rc = parse_schema1(root, out, err, err_size);
+        rc = parse_schema1(&d, out, err, err_size);
         break;
     case MANIFEST_DOCKER_V2:
     case MANIFEST_OCI:
-        rc = parse_layers(root, out, err, err_size);
+        rc = parse_layers(&d, out, err, err_size);
         break;
     case MANIFEST_DOCKER_LIST:
     case MANIFEST_OCI_INDEX:
-        rc = parse_children(root, out, err, err_size);
+        rc = parse_children(&d, out, err, err_size);
         break;
     case MANIFEST_UNKNOWN:
         break;
     }
-    if (rc == 0 && json_object_get(root, "subject")) {
-        struct manifest_ref subject;
-        rc = parse_descriptor(json_object_get(root, "subject"), &subject, err,
-                              err_size);
+    subject = json_doc_get(&d, 0, "subject");
+    if (rc == 0 && subject >= 0) {
+        struct manifest_ref ref;
+        rc = parse_descriptor(&d, subject, &ref, err, err_size);
         out->has_subject = rc == 0;
-        out->subject = subject.digest;
+        out->subject = ref.digest;
     }
-    json_decref(root);
+    json_doc_free(&d);
     if (rc != 0)
         manifest_info_free(out);
     return rc;
@@ -301,49 +335,58 @@ void image_config_free(struct image_config *c)
     memset(c, 0, sizeof(*c));
 }
 
+struct label_copy {
+    const struct json_doc *doc;
+    struct image_config *out;
+};
+
+static int copy_label(void *ctx, int key, int value)
+{
+    struct label_copy *l = ctx;
+    struct image_config *c = l->out;
+    char *k;
+
+    if (!json_doc_is(l->doc, value, JSON_T_STRING))
+        return 0;
+    k = json_doc_strdup(l->doc, key);
+    /* A key given twice keeps its last value. */
+    for (size_t i = 0; i < c->label_count; i++)
+        if (strcmp(c->labels[2 * i], k) == 0) {
+            free(k);
+            free(c->labels[2 * i + 1]);
+            c->labels[2 * i + 1] = json_doc_strdup(l->doc, value);
+            return 0;
+        }
+    c->labels[2 * c->label_count] = k;
+    c->labels[2 * c->label_count + 1] = json_doc_strdup(l->doc, value);
+    c->label_count++;
+    return 0;
+}
+
 int manifest_parse_config(const char *buf, size_t len,
                           struct image_config *out, char *err,
                           size_t err_size)
 {
-    json_error_t jerr;
-    json_t *root, *created;
+    struct json_doc d;
+    int created, labels;
+    char text[128];
+    size_t n;
 
     memset(out, 0, sizeof(*out));
-    root = json_loadb(buf, len, 0, &jerr);
-    if (!root) {
-        snprintf(err, err_size, "invalid JSON at line %d column %d: %s",
-                 jerr.line, jerr.column, jerr.text);
+    if (load_object(&d, buf, len, "image config", err, err_size) != 0)
         return -1;
-    }
-    if (!json_is_object(root)) {
-        snprintf(err, err_size, "image config is not a JSON object");
-        json_decref(root);
-        return -1;
-    }
-    created = json_object_get(root, "created");
-    if (json_is_string(created) &&
-        timeparse_rfc3339(json_string_value(created),
-                          json_string_length(created), &out->created) == 0)
+    created = json_doc_get(&d, 0, "created");
+    if (json_doc_string(&d, created, text, sizeof(text), &n) == 0 &&
+        timeparse_rfc3339(text, n, &out->created) == 0)
         out->has_created = 1;
-    out->platform = platform_string(root, "os", "architecture");
+    out->platform = platform_string(&d, 0, "os", "architecture");
+    labels = json_doc_get(&d, json_doc_get(&d, 0, "config"), "Labels");
     {
-        json_t *labels = json_object_get(json_object_get(root, "config"),
-                                         "Labels");
-        const char *key;
-        json_t *value;
-
-        out->labels = xcalloc(2 * json_object_size(labels) + 1,
+        struct label_copy l = {&d, out};
+        out->labels = xcalloc(2 * json_doc_size(&d, labels) + 1,
                               sizeof(char *));
-        json_object_foreach(labels, key, value)
-        {
-            if (!json_is_string(value))
-                continue;
-            out->labels[2 * out->label_count] = xstrdup(key);
-            out->labels[2 * out->label_count + 1] =
-                xstrdup(json_string_value(value));
-            out->label_count++;
-        }
+        json_doc_members(&d, labels, copy_label, &l);
     }
-    json_decref(root);
+    json_doc_free(&d);
     return 0;
 }

@@ -38,7 +38,7 @@ static void *worker(void *arg)
 void pool_run(size_t count, void (*fn)(void *ctx, size_t i), void *ctx)
 {
     struct pool_run_state s = {fn, ctx, count, 0};
-    pthread_t threads[POOL_MAX_JOBS];
+    pthread_t threads[POOL_MAX_JOBS] = {0};
     size_t started = 0, want = pool_jobs;
 
     if (want > count)

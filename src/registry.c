@@ -52,6 +52,15 @@ void registry_freeze(struct repo *repo, const char *reason)
         repo->frozen = xstrdup(reason);
 }
 
+void registry_alloc_layers(struct manifest *m, size_t count)
+{
+    m->layer_sizes = xcalloc(1, count * (sizeof(*m->layer_sizes) +
+                                         sizeof(*m->layers) + 1) +
+                                    1);
+    m->layers = (uint32_t *)(void *)(m->layer_sizes + count);
+    m->layer_external = (uint8_t *)(m->layers + count);
+}
+
 static void manifest_free(struct manifest *m)
 {
     if (!m)

@@ -147,6 +147,11 @@ struct registry {
 
 /* Return the id of d, growing the per-id arrays as needed. */
 uint32_t registry_intern(struct registry *reg, const struct digest *d);
+/*
+ * Allocate m's layers, layer_sizes and layer_external for count layers,
+ * zeroed, in one block that manifest_free frees through layer_sizes.
+ */
+void registry_alloc_layers(struct manifest *m, size_t count);
 /* Record a problem; it is also logged at warning level. */
 void registry_problem(struct registry *reg, const char *repo,
                       const char *path, const char *fmt, ...)

@@ -858,13 +858,7 @@ static void convert_manifest(struct registry *reg, struct manifest *m,
         m->config_size = info->config.size;
         reg->flags[m->config] |= ID_REFERENCED;
     }
-    /* One block for the three per-layer arrays, sizes first for their
-     * alignment; manifest_free frees it through layer_sizes. */
-    m->layer_sizes = xmalloc(info->layer_count * (sizeof(*m->layer_sizes) +
-                                                  sizeof(*m->layers) + 1) +
-                             1);
-    m->layers = (uint32_t *)(void *)(m->layer_sizes + info->layer_count);
-    m->layer_external = (uint8_t *)(m->layers + info->layer_count);
+    registry_alloc_layers(m, info->layer_count);
     for (size_t i = 0; i < info->layer_count; i++) {
         m->layers[i] = registry_intern(reg, &info->layers[i].digest);
         m->layer_sizes[i] = info->layers[i].size;
@@ -913,6 +907,7 @@ static void read_manifest(const struct registry *reg, struct blob_read *r)
     memset(&r->info, 0, sizeof(r->info));
     r->error = 0;
     r->parsed = 0;
+    r->len = 0;
     r->err[0] = '\0';
     if (read_blob(reg, r->id, MANIFEST_MAX_BYTES, &buf, &len)) {
         r->error = errno;
