@@ -122,8 +122,12 @@ uint32_t digest_table_intern(struct digest_table *t, const struct digest *d)
         i = (i + 1) & t->slot_mask;
     }
     id = (uint32_t)t->count;
-    t->digests = xgrow(t->digests, &t->capacity, t->count + 1,
-                       sizeof(*t->digests));
+    if (t->count == t->capacity) {
+        /* By half again, not double: less slack in the largest array. */
+        t->capacity = t->capacity ? t->capacity + t->capacity / 2 : 1024;
+        t->digests = xrealloc(t->digests,
+                              t->capacity * sizeof(*t->digests));
+    }
     t->digests[t->count++] = *d;
     t->slots[i] = id;
     return id;

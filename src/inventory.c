@@ -71,8 +71,11 @@ static int load_tag(struct registry *reg, struct tag *t, json_t *obj,
             if (strcmp(kind, kinds[k]) == 0)
                 t->kind = kinds[k];
     }
-    t->platforms = strings_of(json_object_get(obj, "platforms"),
-                              &t->platform_count);
+    {
+        size_t count;
+        t->platforms = strings_of(json_object_get(obj, "platforms"), &count);
+        t->platform_count = (uint32_t)count;
+    }
     if (json_is_object(labels)) {
         const char *key;
         json_t *value;

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "path.h"
+#include "pool.h"
 #include "scan.h"
 #include "timeparse.h"
 #include "xalloc.h"
@@ -377,10 +378,34 @@ static void add_candidate(struct registry *reg, uint32_t id)
         reg->flags[m->layers[i]] |= ID_CANDIDATE;
 }
 
+struct blob_sizes {
+    const struct registry *reg;
+    struct plan_blob *blobs;
+    int64_t limit; /* unreferenced blobs newer than this stay */
+};
+
+/*
+ * A worker: the size of one candidate blob's data file, or -1 when the
+ * blob stays: absent (as layers with external URLs are), or unreferenced
+ * and within the grace window.
+ */
+static void size_blob(void *ctx, size_t i)
+{
+    struct blob_sizes *s = ctx;
+    uint32_t id = s->blobs[i].id;
+    long long mtime = 0;
+
+    s->blobs[i].size = scan_blob_size(s->reg, id, &mtime);
+    if (!(s->reg->flags[id] & ID_REFERENCED) && mtime > s->limit)
+        s->blobs[i].size = -1;
+}
+
 static void plan_blobs(struct registry *reg, const struct plan_options *opt,
                        struct plan *plan)
 {
     int64_t limit = reg->scan_started - opt->grace;
+    struct blob_sizes sizes;
+    size_t kept = 0;
 
     /* Unread repositories may reference any blob. */
     if (reg->incomplete)
@@ -394,26 +419,38 @@ static void plan_blobs(struct registry *reg, const struct plan_options *opt,
             if (repo->layer_remove[i])
                 reg->flags[repo->layers[i]] |= ID_CANDIDATE;
     }
-    for (uint32_t id = 0; id < reg->ids.count; id++) {
-        uint8_t f = reg->flags[id];
-        long long size, mtime = 0;
+    sizes.reg = reg;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = 0;
 
-        if (opt->sweep && (f & ID_IN_STORE))
-            f |= ID_CANDIDATE;
-        if (!(f & ID_CANDIDATE) || (f & ID_LIVE))
-            continue;
-        size = scan_blob_size(reg, id, &mtime);
-        if (size < 0)
-            continue; /* absent, as layers with external URLs are */
-        if (!(f & ID_REFERENCED) && mtime > limit)
-            continue;
-        plan->blobs = xgrow(plan->blobs, &plan->blob_capacity,
-                            plan->blob_count + 1, sizeof(*plan->blobs));
-        plan->blobs[plan->blob_count].id = id;
-        plan->blobs[plan->blob_count].size = size;
-        plan->blob_count++;
-        plan->bytes_freed += size;
+        for (uint32_t id = 0; id < reg->ids.count; id++) {
+            uint8_t f = reg->flags[id];
+
+            if (opt->sweep && (f & ID_IN_STORE))
+                f |= ID_CANDIDATE;
+            if (!(f & ID_CANDIDATE) || (f & ID_LIVE))
+                continue;
+            if (pass == 1)
+                plan->blobs[n].id = id;
+            n++;
+        }
+        if (pass == 0) {
+            plan->blobs = xmalloc((n + 1) * sizeof(*plan->blobs));
+            plan->blob_capacity = n + 1;
+        }
+        plan->blob_count = n;
     }
+    /* One stat per candidate, on the worker pool. */
+    sizes.blobs = plan->blobs;
+    sizes.limit = limit;
+    pool_run(plan->blob_count, size_blob, &sizes);
+    for (size_t i = 0; i < plan->blob_count; i++) {
+        if (plan->blobs[i].size < 0)
+            continue;
+        plan->blobs[kept++] = plan->blobs[i];
+        plan->bytes_freed += plan->blobs[i].size;
+    }
+    plan->blob_count = kept;
 }
 
 void plan_prepare(struct registry *reg)

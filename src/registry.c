@@ -15,10 +15,10 @@ uint32_t registry_intern(struct registry *reg, const struct digest *d)
 
     if (id >= reg->ids_capacity) {
         size_t old = reg->ids_capacity;
-        size_t cap = old ? old * 2 : 1024;
+        size_t cap = old ? old + old / 2 : 1024;
 
         while (cap <= id)
-            cap *= 2;
+            cap += cap / 2;
         reg->manifests = xrealloc(reg->manifests, cap * sizeof(void *));
         reg->flags = xrealloc(reg->flags, cap);
         memset(reg->manifests + old, 0, (cap - old) * sizeof(void *));
@@ -90,10 +90,14 @@ void registry_add_event(struct tag *t, const char *call, const char *reason,
 {
     struct verdict_event *e;
 
-    t->events = xgrow(t->events, &t->event_capacity, t->event_count + 1,
-                      sizeof(*t->events));
+    /* Most tags get one event: start with room for one, not xgrow's 8. */
+    if (t->event_count == t->event_capacity) {
+        t->event_capacity = t->event_capacity ? 2 * t->event_capacity : 1;
+        t->events = xrealloc(t->events,
+                             t->event_capacity * sizeof(*t->events));
+    }
     e = &t->events[t->event_count++];
-    e->call = xstrdup(call);
+    e->call = call;
     e->reason = reason ? xstrdup(reason) : NULL;
     e->source = source ? xstrdup(source) : NULL;
 }
@@ -111,7 +115,6 @@ void registry_reset_verdicts(struct repo *repo)
         t->delete_reason = t->delete_source = NULL;
         t->keep = t->delete = t->protect = t->remove = 0;
         for (size_t e = 0; e < t->event_count; e++) {
-            free(t->events[e].call);
             free(t->events[e].reason);
             free(t->events[e].source);
         }
@@ -121,10 +124,13 @@ void registry_reset_verdicts(struct repo *repo)
 
 static void tag_free(struct tag *t)
 {
-    free_strings(t->platforms, t->platform_count);
-    free_strings(t->labels, 2 * t->label_count);
+    if (t->borrowed) {
+        free(t->platforms);
+    } else {
+        free_strings(t->platforms, t->platform_count);
+        free_strings(t->labels, 2 * t->label_count);
+    }
     for (size_t e = 0; e < t->event_count; e++) {
-        free(t->events[e].call);
         free(t->events[e].reason);
         free(t->events[e].source);
     }
@@ -302,14 +308,13 @@ static const char *manifest_kind_of(const struct manifest *m)
     return m->artifact ? "artifact" : "image";
 }
 
-static void add_platform(struct tag *t, const char *platform, size_t *cap)
+/* Add a platform the manifests own; t->platforms has room for it. */
+static void add_platform(struct tag *t, const char *platform)
 {
     for (size_t i = 0; i < t->platform_count; i++)
         if (strcmp(t->platforms[i], platform) == 0)
             return;
-    t->platforms = xgrow(t->platforms, cap, t->platform_count + 1,
-                         sizeof(char *));
-    t->platforms[t->platform_count++] = xstrdup(platform);
+    t->platforms[t->platform_count++] = (char *)platform;
 }
 
 void registry_describe_tags(struct registry *reg, struct repo *repo)
@@ -317,7 +322,6 @@ void registry_describe_tags(struct registry *reg, struct repo *repo)
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
         const struct manifest *m = reg->manifests[t->digest];
-        size_t cap = 0;
 
         t->kind = manifest_kind_of(m);
         t->size = registry_image_size(reg, repo, t->digest);
@@ -325,8 +329,13 @@ void registry_describe_tags(struct registry *reg, struct repo *repo)
             continue;
         t->has_created = m->has_created;
         t->created = m->created;
+        /* The strings stay the manifests': a registry has a tag for each
+         * image, and its labels and platforms would be copied each time. */
+        t->borrowed = 1;
+        t->platforms = xmalloc((m->child_count ? m->child_count : 1) *
+                               sizeof(char *));
         if (m->child_count == 0 && m->platform)
-            add_platform(t, m->platform, &cap);
+            add_platform(t, m->platform);
         for (size_t c = 0; c < m->child_count; c++) {
             const struct manifest *child = reg->manifests[m->children[c]];
             const char *platform = m->child_platforms[c];
@@ -334,14 +343,10 @@ void registry_describe_tags(struct registry *reg, struct repo *repo)
             if (!platform && child)
                 platform = child->platform;
             if (platform && registry_find_revision(repo, m->children[c]) >= 0)
-                add_platform(t, platform, &cap);
+                add_platform(t, platform);
         }
-        if (m->label_count) {
-            t->labels = xmalloc(2 * m->label_count * sizeof(char *));
-            for (size_t l = 0; l < 2 * m->label_count; l++)
-                t->labels[l] = xstrdup(m->labels[l]);
-            t->label_count = m->label_count;
-        }
+        t->labels = m->labels;
+        t->label_count = m->label_count;
     }
 }
 

@@ -15,37 +15,40 @@
 
 /* One keep, delete or protect call, kept for explain. */
 struct verdict_event {
-    char *call; /* "keep", "delete", "protect" or "in use" */
+    const char *call; /* "keep", "delete", "protect" or "in use": static */
     char *reason;
     char *source; /* "file:line", or NULL */
 };
 
 struct tag {
     char *name;
-    uint32_t digest; /* id of the manifest current/link names */
-    int64_t pushed;  /* mtime of current/link, Unix seconds */
-    /* For a tag named by the sha256-<hex>.sig/.att/.sbom convention: the
-     * manifest it belongs to, which it stays and goes with; else
-     * DIGEST_NONE. Policies do not see such tags. */
-    uint32_t follows;
     /* What the policy and the report show, set by registry_describe_tags
      * or read from an inventory. */
-    int has_created;
-    int64_t created;
-    int64_t size;
     const char *kind; /* "image", "index", "artifact", "referrer", ... */
     char **platforms;
-    size_t platform_count;
     char **labels; /* key, value, key, value, ... */
-    size_t label_count; /* pairs */
     /* Verdicts as recorded; keep wins over delete, and protect (a keep
      * whose reason no later call replaces) over both. */
     char *keep_reason, *keep_source;
     char *delete_reason, *delete_source;
-    unsigned keep : 1, delete : 1, protect : 1;
-    unsigned remove : 1; /* plan: this tag goes */
     struct verdict_event *events; /* every call in order, for explain */
     size_t event_count, event_capacity;
+    int64_t pushed; /* mtime of current/link, Unix seconds */
+    int64_t created;
+    int64_t size;
+    uint32_t digest; /* id of the manifest current/link names */
+    /* For a tag named by the sha256-<hex>.sig/.att/.sbom convention: the
+     * manifest it belongs to, which it stays and goes with; else
+     * DIGEST_NONE. Policies do not see such tags. */
+    uint32_t follows;
+    uint32_t platform_count;
+    uint32_t label_count; /* pairs */
+    unsigned has_created : 1;
+    unsigned keep : 1, delete : 1, protect : 1;
+    unsigned remove : 1; /* plan: this tag goes */
+    /* The strings of platforms and labels, and the labels array, belong
+     * to the manifests (registry_describe_tags); else to the tag. */
+    unsigned borrowed : 1;
 };
 
 struct repo {
@@ -77,26 +80,26 @@ enum manifest_state {
 };
 
 struct manifest {
-    enum manifest_state state;
-    enum manifest_kind kind;
     char *error; /* for UNKNOWN, MISSING and INVALID */
     int64_t blob_size;
-    uint32_t config;  /* DIGEST_NONE when absent */
+    int64_t config_size;
+    int64_t created;
     uint32_t *layers; /* blob ids, config excluded */
     int64_t *layer_sizes;
     uint8_t *layer_external; /* 1 for layers with "urls" */
-    size_t layer_count;
-    int64_t config_size;
     uint32_t *children;
     char **child_platforms;
-    size_t child_count;
-    uint32_t subject; /* DIGEST_NONE when absent */
-    int artifact;
-    int has_created;
-    int64_t created;
     char *platform;
     char **labels; /* from the image config: key, value, ... */
-    size_t label_count;
+    uint32_t layer_count;
+    uint32_t child_count;
+    uint32_t label_count; /* pairs */
+    uint32_t config;  /* DIGEST_NONE when absent */
+    uint32_t subject; /* DIGEST_NONE when absent */
+    uint8_t state;    /* enum manifest_state */
+    uint8_t kind;     /* enum manifest_kind */
+    unsigned artifact : 1;
+    unsigned has_created : 1;
     unsigned config_read : 1;
 };
 
@@ -161,7 +164,7 @@ void registry_freeze(struct repo *repo, const char *reason);
 void registry_free(struct registry *reg);
 /* Forget every verdict recorded in repo's tags. */
 void registry_reset_verdicts(struct repo *repo);
-/* Append an event to a tag's list. */
+/* Append an event to a tag's list; call must be a string literal. */
 void registry_add_event(struct tag *t, const char *call, const char *reason,
                         const char *source);
 struct repo *registry_find_repo(struct registry *reg, const char *name);

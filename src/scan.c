@@ -817,7 +817,8 @@ static int read_blob(const struct registry *reg, uint32_t id,
     return path_read_file(reg->v2_fd, rel, max_bytes, buf, len, NULL);
 }
 
-long long scan_blob_size(struct registry *reg, uint32_t id, long long *mtime)
+long long scan_blob_size(const struct registry *reg, uint32_t id,
+                         long long *mtime)
 {
     char rel[128];
     struct stat st;

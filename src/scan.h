@@ -75,7 +75,7 @@ int scan_blob_at(const struct registry *reg, uint32_t id, const char *file,
                  char *rel, size_t size);
 
 /* Size of a blob's data file, or -1 when it cannot be read. */
-long long scan_blob_size(struct registry *reg, uint32_t id,
+long long scan_blob_size(const struct registry *reg, uint32_t id,
                          long long *mtime);
 
 #endif
