@@ -77,6 +77,83 @@ static json_t *strings_json(char *const *items, size_t count)
     return arr;
 }
 
+/*
+ * A JSON document written as it is made, member by member, in the layout
+ * json_dumpf gives with JSON_INDENT(2): a report on a repository of
+ * 200,000 tags would otherwise hold every tag as a jansson object.
+ */
+#define WRITER_MAX_DEPTH 16
+
+struct writer {
+    FILE *out;
+    int depth;
+    int first[WRITER_MAX_DEPTH]; /* nothing written yet at this depth */
+};
+
+static void writer_indent(struct writer *w)
+{
+    fprintf(w->out, "\n%*s", 2 * w->depth, "");
+}
+
+/* Start a member (key not NULL) or element: the comma, line and key. */
+static void writer_item(struct writer *w, const char *key)
+{
+    if (w->depth > 0) {
+        if (!w->first[w->depth])
+            fputc(',', w->out);
+        writer_indent(w);
+    }
+    w->first[w->depth] = 0;
+    if (key)
+        fprintf(w->out, "\"%s\": ", key);
+}
+
+static void writer_open(struct writer *w, const char *key, char bracket)
+{
+    writer_item(w, key);
+    fputc(bracket, w->out);
+    w->depth++;
+    w->first[w->depth] = 1;
+}
+
+static void writer_close(struct writer *w, char bracket)
+{
+    int empty = w->first[w->depth];
+
+    w->depth--;
+    if (!empty)
+        writer_indent(w);
+    fputc(bracket, w->out);
+}
+
+/* Write v as a member or element, indented to its depth, and free it. */
+static void writer_value(struct writer *w, const char *key, json_t *v)
+{
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                   JSON_ENCODE_ANY);
+
+    writer_item(w, key);
+    if (!text) {
+        fputs("null", w->out); /* only when out of memory */
+    } else {
+        /* A line break in jansson's output is layout, never data. */
+        for (const char *p = text; *p; p++) {
+            fputc(*p, w->out);
+            if (*p == '\n')
+                fprintf(w->out, "%*s", 2 * w->depth, "");
+        }
+        free(text);
+    }
+    json_decref(v);
+}
+
+/* End the document; return 0, or -1 when writing failed. */
+static int writer_finish(struct writer *w)
+{
+    fputc('\n', w->out);
+    return ferror(w->out) ? -1 : 0;
+}
+
 /* The fields of a tag that ls and the plans share. */
 static json_t *tag_json(const struct registry *reg, const struct tag *t)
 {
@@ -100,29 +177,34 @@ static json_t *tag_json(const struct registry *reg, const struct tag *t)
     return tag;
 }
 
-static json_t *plan_repo_json(struct registry *reg, const struct repo *repo,
-                              int with_tags)
+static void plan_repo_write(struct writer *w, struct registry *reg,
+                            const struct repo *repo, int with_tags)
 {
-    json_t *obj = json_object(), *tags = json_array();
     json_t *manifests = json_array(), *layers = json_array();
     json_t *uploads = json_array();
     char buf[1024];
 
-    json_object_set_new(obj, "name", json_string(repo->name));
-    json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
+    writer_open(w, NULL, '{');
+    writer_value(w, "name", json_string(repo->name));
+    writer_value(w, "frozen", json_boolean(repo->frozen != NULL));
     if (repo->frozen)
-        json_object_set_new(obj, "frozen_reason", json_string(repo->frozen));
-    for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
-        const struct tag *t = &repo->tags[i];
-        const char *verdict, *reason, *source;
-        json_t *tag = tag_json(reg, t);
+        writer_value(w, "frozen_reason", json_string(repo->frozen));
+    if (with_tags) {
+        writer_open(w, "tags", '[');
+        for (size_t i = 0; i < repo->tag_count; i++) {
+            const struct tag *t = &repo->tags[i];
+            const char *verdict, *reason, *source;
+            json_t *tag = tag_json(reg, t);
 
-        tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
-        json_object_set_new(tag, "verdict", json_string(verdict));
-        json_object_set_new(tag, "reason", json_string(reason));
-        json_object_set_new(tag, "source",
-                            source ? json_string(source) : json_null());
-        json_array_append_new(tags, tag);
+            tag_outcome(repo, t, &verdict, &reason, &source, buf,
+                        sizeof(buf));
+            json_object_set_new(tag, "verdict", json_string(verdict));
+            json_object_set_new(tag, "reason", json_string(reason));
+            json_object_set_new(tag, "source",
+                                source ? json_string(source) : json_null());
+            writer_value(w, NULL, tag);
+        }
+        writer_close(w, ']');
     }
     for (size_t i = 0; i < repo->revision_count; i++)
         if (repo->revision_remove && repo->revision_remove[i] == REV_REMOVE)
@@ -134,14 +216,10 @@ static json_t *plan_repo_json(struct registry *reg, const struct repo *repo,
     for (size_t i = 0; i < repo->upload_count; i++)
         if (repo->upload_remove && repo->upload_remove[i])
             json_array_append_new(uploads, json_string(repo->uploads[i]));
-    if (with_tags)
-        json_object_set_new(obj, "tags", tags);
-    else
-        json_decref(tags);
-    json_object_set_new(obj, "manifests_deleted", manifests);
-    json_object_set_new(obj, "layer_links_deleted", layers);
-    json_object_set_new(obj, "uploads_deleted", uploads);
-    return obj;
+    writer_value(w, "manifests_deleted", manifests);
+    writer_value(w, "layer_links_deleted", layers);
+    writer_value(w, "uploads_deleted", uploads);
+    writer_close(w, '}');
 }
 
 static json_t *problems_json(const struct registry *reg)
@@ -188,30 +266,33 @@ static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
                      const struct report_options *opt)
 {
     int is_gc = strcmp(opt->command, "gc") == 0;
-    json_t *doc = json_object(), *repos = json_array();
-    json_t *blobs = json_array(), *totals = json_object();
+    struct writer w = {out, 0, {1}};
+    json_t *totals = json_object();
 
-    json_object_set_new(doc, "regprune", json_integer(1));
-    json_object_set_new(doc, "command", json_string(opt->command));
-    json_object_set_new(doc, "dry_run", json_boolean(opt->dry_run));
-    json_object_set_new(doc, "now", json_integer(opt->now));
-    json_object_set_new(doc, "grace", json_integer(opt->grace));
-    json_object_set_new(doc, "untagged", json_boolean(opt->untagged));
+    writer_open(&w, NULL, '{');
+    writer_value(&w, "regprune", json_integer(1));
+    writer_value(&w, "command", json_string(opt->command));
+    writer_value(&w, "dry_run", json_boolean(opt->dry_run));
+    writer_value(&w, "now", json_integer(opt->now));
+    writer_value(&w, "grace", json_integer(opt->grace));
+    writer_value(&w, "untagged", json_boolean(opt->untagged));
+    writer_open(&w, "repositories", '[');
     for (size_t r = 0; r < reg->repo_count; r++) {
         const struct repo *repo = &reg->repos[r];
         if (!repo->selected || (is_gc && !repo_changes(repo)))
             continue;
-        json_array_append_new(repos, plan_repo_json(reg, repo, !is_gc));
+        plan_repo_write(&w, reg, repo, !is_gc);
     }
-    json_object_set_new(doc, "repositories", repos);
+    writer_close(&w, ']');
+    writer_open(&w, "blobs_deleted", '[');
     for (size_t i = 0; i < plan->blob_count; i++) {
         json_t *b = json_object();
         json_object_set_new(b, "digest", digest_json(reg, plan->blobs[i].id));
         json_object_set_new(b, "size", json_integer(plan->blobs[i].size));
-        json_array_append_new(blobs, b);
+        writer_value(&w, NULL, b);
     }
-    json_object_set_new(doc, "blobs_deleted", blobs);
-    json_object_set_new(doc, "problems", problems_json(reg));
+    writer_close(&w, ']');
+    writer_value(&w, "problems", problems_json(reg));
     json_object_set_new(totals, "tags_kept", json_integer((json_int_t)plan->tags_kept));
     json_object_set_new(totals, "tags_deleted",
                         json_integer((json_int_t)plan->tags_deleted));
@@ -225,10 +306,11 @@ static int plan_json(FILE *out, struct registry *reg, const struct plan *plan,
                         json_integer((json_int_t)plan->blob_count));
     json_object_set_new(totals, "bytes_freed",
                         json_integer(plan->bytes_freed));
-    json_object_set_new(doc, "totals", totals);
+    writer_value(&w, "totals", totals);
     if (opt->trash_run)
-        json_object_set_new(doc, "trash", json_string(opt->trash_run));
-    return write_json(out, doc);
+        writer_value(&w, "trash", json_string(opt->trash_run));
+    writer_close(&w, '}');
+    return writer_finish(&w);
 }
 
 static void short_digest(const struct registry *reg, uint32_t id,
@@ -344,38 +426,38 @@ int report_plan(FILE *out, struct registry *reg, const struct plan *plan,
     return plan_text(out, reg, plan, opt);
 }
 
-static json_t *inventory_repo_json(struct registry *reg,
-                                   const struct repo *repo, int64_t size,
-                                   int64_t reclaimable)
+static void inventory_repo_write(struct writer *w, struct registry *reg,
+                                 const struct repo *repo, int64_t size,
+                                 int64_t reclaimable)
 {
-    json_t *obj = json_object(), *tags = json_array(), *untagged;
+    json_t *untagged = json_array();
     uint8_t *tagged = xcalloc(repo->revision_count + 1, 1);
 
-    json_object_set_new(obj, "name", json_string(repo->name));
-    json_object_set_new(obj, "frozen", json_boolean(repo->frozen != NULL));
+    writer_open(w, NULL, '{');
+    writer_value(w, "name", json_string(repo->name));
+    writer_value(w, "frozen", json_boolean(repo->frozen != NULL));
+    writer_open(w, "tags", '[');
     for (size_t i = 0; i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
         long pos = registry_find_revision(repo, t->digest);
 
         if (pos >= 0)
             tagged[pos] = 1;
-        json_array_append_new(tags, tag_json(reg, t));
+        writer_value(w, NULL, tag_json(reg, t));
     }
-    untagged = json_array();
+    writer_close(w, ']');
     for (size_t i = 0; i < repo->revision_count; i++)
         if (!tagged[i])
             json_array_append_new(untagged,
                                   digest_json(reg, repo->revisions[i]));
     free(tagged);
-    json_object_set_new(obj, "tags", tags);
-    json_object_set_new(obj, "manifests",
-                        json_integer((json_int_t)repo->revision_count));
-    json_object_set_new(obj, "layer_links",
-                        json_integer((json_int_t)repo->layer_count));
-    json_object_set_new(obj, "size", json_integer(size));
-    json_object_set_new(obj, "reclaimable", json_integer(reclaimable));
-    json_object_set_new(obj, "not_tagged_directly", untagged);
-    return obj;
+    writer_value(w, "manifests",
+                 json_integer((json_int_t)repo->revision_count));
+    writer_value(w, "layer_links", json_integer((json_int_t)repo->layer_count));
+    writer_value(w, "size", json_integer(size));
+    writer_value(w, "reclaimable", json_integer(reclaimable));
+    writer_value(w, "not_tagged_directly", untagged);
+    writer_close(w, '}');
 }
 
 struct repo_order {
@@ -398,7 +480,7 @@ int report_inventory(FILE *out, struct registry *reg, int json,
     int64_t *size = xcalloc(reg->repo_count + 1, sizeof(int64_t));
     int64_t *reclaimable = xcalloc(reg->repo_count + 1, sizeof(int64_t));
     struct repo_order *order = xcalloc(reg->repo_count + 1, sizeof(*order));
-    json_t *doc = NULL, *repos = NULL;
+    struct writer w = {out, 0, {1}};
     int rc;
 
     registry_repo_bytes(reg, size, reclaimable);
@@ -410,10 +492,10 @@ int report_inventory(FILE *out, struct registry *reg, int json,
     }
     qsort(order, reg->repo_count, sizeof(*order), compare_order);
     if (json) {
-        doc = json_object();
-        repos = json_array();
-        json_object_set_new(doc, "regprune", json_integer(1));
-        json_object_set_new(doc, "command", json_string("ls"));
+        writer_open(&w, NULL, '{');
+        writer_value(&w, "regprune", json_integer(1));
+        writer_value(&w, "command", json_string("ls"));
+        writer_open(&w, "repositories", '[');
     }
     for (size_t k = 0; k < reg->repo_count; k++) {
         size_t r = order[k].index;
@@ -424,9 +506,7 @@ int report_inventory(FILE *out, struct registry *reg, int json,
         if (!repo->selected)
             continue;
         if (json) {
-            json_array_append_new(repos,
-                                  inventory_repo_json(reg, repo, size[r],
-                                                      reclaimable[r]));
+            inventory_repo_write(&w, reg, repo, size[r], reclaimable[r]);
             continue;
         }
         report_format_size(size[r], total, sizeof(total));
@@ -460,9 +540,10 @@ int report_inventory(FILE *out, struct registry *reg, int json,
     free(reclaimable);
     free(order);
     if (json) {
-        json_object_set_new(doc, "repositories", repos);
-        json_object_set_new(doc, "problems", problems_json(reg));
-        return write_json(out, doc);
+        writer_close(&w, ']');
+        writer_value(&w, "problems", problems_json(reg));
+        writer_close(&w, '}');
+        return writer_finish(&w);
     }
     rc = ferror(out) ? -1 : 0;
     return rc;
