@@ -161,6 +161,14 @@ static int l_readonly_len(lua_State *L)
 
 static int l_readonly_pairs(lua_State *L)
 {
+    /* A tag table makes its platforms and labels before it lists them. */
+    lua_getmetatable(L, 1);
+    if (lua_getfield(L, -1, "__lazy") == LUA_TBOOLEAN) {
+        lua_getfield(L, 1, "platforms");
+        lua_getfield(L, 1, "labels");
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
     lua_getglobal(L, "next");
     lua_getmetatable(L, 1);
     lua_getfield(L, -1, "__data");
@@ -677,10 +685,10 @@ static void push_referrers(lua_State *L, struct registry *reg,
 }
 
 /*
- * __index of a tag table: its fields, and on first use "siblings",
- * "referrers", "history" (the digests the tag has named, oldest first, as
- * {digest, time}) and "pushed_first" (the oldest of those times, else
- * pushed).
+ * __index of a tag table: its fields, and on first use "platforms",
+ * "labels", "siblings", "referrers", "history" (the digests the tag has
+ * named, oldest first, as {digest, time}) and "pushed_first" (the oldest
+ * of those times, else pushed).
  */
 static int l_tag_index(lua_State *L)
 {
@@ -698,6 +706,18 @@ static int l_tag_index(lua_State *L)
         return 1;
     lua_pop(L, 1);
     t = &p->repo->tags[index];
+    /* Few policies read these, and building them for every tag would
+     * cost most of a tag table's memory. */
+    if (strcmp(key, "platforms") == 0 || strcmp(key, "labels") == 0) {
+        if (key[0] == 'p')
+            push_string_array(L, (const char *const *)t->platforms,
+                              t->platform_count);
+        else
+            push_labels(L, t);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, lua_upvalueindex(1), key);
+        return 1;
+    }
     /* Each of these looks at the whole repository, so it is worked out
      * only for the tags a policy asks about. */
     if (strcmp(key, "siblings") == 0 || strcmp(key, "referrers") == 0) {
@@ -742,7 +762,7 @@ static void push_tag(lua_State *L, struct registry *reg,
     char digest[DIGEST_TEXT_LEN + 1];
 
     digest_to_text(&reg->ids.digests[t->digest], digest);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, t->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, digest);
@@ -757,19 +777,16 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "size");
     lua_pushstring(L, t->kind ? t->kind : "unknown");
     lua_setfield(L, -2, "kind");
-    push_string_array(L, (const char *const *)t->platforms,
-                      t->platform_count);
-    lua_setfield(L, -2, "platforms");
-    push_labels(L, t);
-    lua_setfield(L, -2, "labels");
     lua_pushvalue(L, -1); /* data, for the closure */
     policy_make_readonly(L);
-    /* History is read from disk only when a policy asks for it. */
+    /* Platforms, labels and history are made when a policy asks. */
     lua_getmetatable(L, -1);
     lua_pushvalue(L, -3);
     lua_pushinteger(L, (lua_Integer)i);
     lua_pushcclosure(L, l_tag_index, 2);
     lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "__lazy");
     lua_pop(L, 1);
     lua_remove(L, -2); /* data */
 }
