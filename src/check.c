@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,15 +90,22 @@ static int verify_blob(struct registry *reg, uint32_t id)
     char path[128], hex[DIGEST_HEX_LEN + 1];
     unsigned char buf[65536], sum[SHA256_DIGEST_SIZE];
     struct sha256_ctx ctx;
+    struct stat st;
     ssize_t n;
     int fd;
 
     digest_to_hex(&reg->ids.digests[id], hex);
     pathf(path, sizeof(path), "blobs/sha256/%.2s/%s/data", hex, hex);
-    fd = path_open(reg->v2_fd, path, O_RDONLY);
+    fd = path_open(reg->v2_fd, path, O_RDONLY | O_NONBLOCK);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = EISDIR;
+    }
     if (fd < 0) {
         registry_problem(reg, NULL, path, "cannot read blob: %s",
-                         strerror(errno));
+                         errno == EISDIR ? "not a regular file"
+                                         : strerror(errno));
         return 0;
     }
     sha256_init(&ctx);

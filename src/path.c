@@ -112,7 +112,9 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
     size_t used = 0, cap;
     int fd, saved;
 
-    fd = path_open(dirfd, relpath, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO put in a file's place must not wait for
+     * a writer; fstat then rejects it. */
+    fd = path_open(dirfd, relpath, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) != 0)

@@ -549,7 +549,7 @@ size_t remove_execute(struct registry *reg, struct plan *plan,
         log_warning("a tag changed during the run; blobs are left for the "
                     "next run");
         keep_all_blobs(reg, plan);
-    } else {
+    } else if (plan->blob_count > 0) {
         plan_mark_live(reg);
         pause_for_tests();
         /* Whatever the tree links now, pushed during the run or not,

@@ -257,6 +257,10 @@ static int read_link(struct repo_scan *s, int dirfd, const char *rel,
         if (errno == EFBIG)
             note(s, NOTE_PROBLEM, path,
                  "invalid link: longer than a sha256 digest");
+        else if (errno == EISDIR)
+            note(s, NOTE_PROBLEM, path, "invalid link: not a regular file "
+                 "(a directory, FIFO or device); the repository is left "
+                 "alone");
         else
             note(s, NOTE_PROBLEM, path, "cannot read link: %s%s",
                  strerror(errno),
@@ -936,6 +940,9 @@ static struct manifest *finish_manifest(struct registry *reg,
         else if (r->error == EFBIG)
             snprintf(err, sizeof(err), "manifest blob %s is larger than "
                      "%d bytes", path, MANIFEST_MAX_BYTES);
+        else if (r->error == EISDIR)
+            snprintf(err, sizeof(err), "manifest blob %s is not a regular "
+                     "file", path);
         else
             snprintf(err, sizeof(err), "cannot read manifest blob %s: %s",
                      path, strerror(r->error));
@@ -1324,10 +1331,11 @@ static void refresh_manifest(struct registry *reg, uint32_t id)
     struct manifest *m = load_manifest(reg, id);
 
     reg->flags[id] |= ID_LIVE;
-    if (m->state == MSTATE_UNKNOWN || m->state == MSTATE_INVALID) {
-        reg->incomplete = 1; /* it may reference anything */
+    /* A manifest regprune cannot read may use any blob, but the registry
+     * serves a repository only the blobs its _layers links name, and the
+     * refresh marks every one of those live. */
+    if (m->state != MSTATE_OK)
         return;
-    }
     if (m->config != DIGEST_NONE)
         reg->flags[m->config] |= ID_LIVE;
     for (size_t i = 0; i < m->layer_count; i++)

@@ -37,8 +37,7 @@ void scan_configs(struct registry *reg);
  * set ID_LIVE on each blob they link or their manifests reference, so that
  * a push that landed during the run keeps its blobs. The removal of
  * revisions and layer links this run made must be done before. Sets
- * reg->incomplete when part of the tree cannot be read or a new manifest
- * cannot be understood.
+ * reg->incomplete when part of the tree cannot be read.
  */
 void scan_refresh(struct registry *reg);
 

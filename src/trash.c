@@ -96,7 +96,8 @@ static int same_identity(int run_fd, int v2_fd)
 {
     struct stat st;
     char text[64] = "", expected[64];
-    int fd = openat(run_fd, TRASH_ROOT_ID, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(run_fd, TRASH_ROOT_ID,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     ssize_t n;
 
     if (fd < 0 || fstat(v2_fd, &st) != 0) {

@@ -349,9 +349,9 @@ function policy(repo)
   end
 end
 LUA
-    rp --jobs 1 prune --policy "$work/p.lua" --dry-run --json
+    rp --jobs 1 prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
     cp "$work/out" "$work/jobs1.json"
-    rp --jobs 7 prune --policy "$work/p.lua" --dry-run --json
+    rp --jobs 7 prune --policy "$work/p.lua" --dry-run --json --now "$NOW"
     cmp -s "$work/out" "$work/jobs1.json" ||
         fail "--jobs 7 plans differently from --jobs 1"
     cp -a "$root" "$work/t-copy"
@@ -406,6 +406,73 @@ test_unknown_manifest_pins_repo() {
     gone "$(tagdir team/app v1.0.0)"
     exists "$(revdir team/app "$hex")" "$(blob "$hex")"
     jq_true '.totals.manifests_deleted == 0 and .totals.layer_links_deleted == 0'
+}
+
+# A manifest of an unknown kind pins its own repository only: blobs that
+# other repositories no longer need still go in the real run, as planned.
+test_unknown_manifest_leaves_other_blobs_deletable() {
+    mk t < <(basic_spec)
+    printf '{"schemaVersion":2,"mediaType":"application/x-future+json"}' |
+        put_manifest team/app >/dev/null
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if repo.name == "other/svc" then delete(t) else keep(t) end
+  end
+end
+LUA
+    rp prune --policy "$work/p.lua" --allow-empty --dry-run --json
+    expect_rc 0
+    cp "$work/out" "$work/dry.json"
+    jq_true '.totals.blobs_deleted > 0'
+    rp prune --policy "$work/p.lua" --allow-empty --json
+    expect_rc 0
+    [ "$(jq -c '.blobs_deleted' "$work/out")" = \
+        "$(jq -c '.blobs_deleted' "$work/dry.json")" ] ||
+        fail "the real run deleted other blobs than the dry run planned"
+    grep -qF "cannot follow" "$work/err" && fail "blobs were left: $err"
+    [ -e "$root/.regprune.journal" ] && fail "a journal was left behind"
+    rp check
+    expect_rc 0
+}
+
+# A FIFO where a link or a manifest belongs is reported, never opened for
+# reading in a way that waits for a writer.
+test_fifo_is_not_read() {
+    mk t < <(basic_spec)
+    local hex
+    hex=$(tag_hex other/svc 1.0)
+    rm "$v2/$(tagdir team/app v1.0.0)/current/link"
+    mkfifo "$v2/$(tagdir team/app v1.0.0)/current/link"
+    rm "$v2/$(blob "$hex")/data"
+    mkfifo "$v2/$(blob "$hex")/data"
+    rc=0
+    timeout 20 "$REGPRUNE" --root "$root" ls >"$work/out" 2>"$work/err" ||
+        rc=$?
+    [ "$rc" -ne 124 ] || fail "ls waited on the FIFO"
+    expect_err "not a regular file"
+    rc=0
+    timeout 20 "$REGPRUNE" --root "$root" check --verify >"$work/out" \
+        2>"$work/err" || rc=$?
+    expect_rc 3
+    grep -qF "not a regular file" "$work/out" ||
+        fail "check does not report the FIFO: $(cat "$work/out")"
+}
+
+# With part of the tree unreadable, no blob is planned, so the real run
+# has none to keep back and leaves no journal.
+test_incomplete_tree_leaves_no_journal() {
+    mk t < <(basic_spec)
+    mkdir -p "$work/elsewhere"
+    ln -s "$work/elsewhere" "$v2/repositories/linked"
+    echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua"
+    expect_rc 3
+    expect_err "symbolic link"
+    grep -qF "left for the next run" "$work/err" &&
+        fail "the run speaks of blobs it never planned: $err"
+    [ -e "$root/.regprune.journal" ] && fail "a journal was left behind"
+    gone "$(tagdir team/app v1.0.0)"
 }
 
 test_policy_error_deletes_nothing() {
