@@ -171,8 +171,10 @@ static size_t remove_tags(const struct remove_options *opt,
             struct tag *t = &repo->tags[i];
             if (!t->remove)
                 continue;
+            pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
+                  repo->name, t->name);
             if (!tag_unchanged(reg, repo, t)) {
-                registry_problem(reg, repo->name, t->name,
+                registry_problem(reg, repo->name, path,
                                  "tag changed since the scan (a push?); "
                                  "left alone, and no blob is deleted in "
                                  "this run");
@@ -182,8 +184,6 @@ static size_t remove_tags(const struct remove_options *opt,
                 failed++;
                 continue;
             }
-            pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
-                     repo->name, t->name);
             struct removal what = {"tag", repo->name, t->digest, -1, t};
             if (remove_path(opt, reg, &what, path) != 0) {
                 t->remove = 0;

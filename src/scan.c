@@ -87,8 +87,8 @@ static void name_list_add(struct name_list *l, const char *name)
 
 /* The header of each entry getdents64(2) returns. */
 struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
+    uint64_t d_ino; /* cppcheck-suppress unusedStructMember */
+    int64_t d_off;  /* cppcheck-suppress unusedStructMember */
     unsigned short d_reclen;
     unsigned char d_type;
     char d_name[];
@@ -104,16 +104,13 @@ static int list_fd(int fd, unsigned char want, struct name_list *out,
                    struct name_list *others)
 {
     /* Aligned for the 64-bit fields of each entry. */
-    union {
-        char bytes[32768];
-        uint64_t align;
-    } buf;
+    _Alignas(8) char bytes[32768];
 
     memset(out, 0, sizeof(*out));
     if (others)
         memset(others, 0, sizeof(*others));
     for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof(buf.bytes));
+        long n = syscall(SYS_getdents64, fd, bytes, sizeof(bytes));
         if (n < 0) {
             int saved = errno;
             name_list_free(out);
@@ -126,7 +123,7 @@ static int list_fd(int fd, unsigned char want, struct name_list *out,
             break;
         for (long pos = 0; pos < n;) {
             struct linux_dirent64 *ent =
-                (struct linux_dirent64 *)(void *)(buf.bytes + pos);
+                (struct linux_dirent64 *)(void *)(bytes + pos);
             const char *name = ent->d_name;
             unsigned char type = ent->d_type;
 
@@ -1210,8 +1207,10 @@ static void scan_repos(struct registry *reg, struct repo_list *list,
     struct scan_run run = {repositories_fd, scans};
 
     for (size_t done = 0; done < list->count;) {
-        size_t n = list->count - done < READ_BATCH ? list->count - done
-                                                   : READ_BATCH;
+        size_t n = list->count - done;
+
+        if (n > READ_BATCH)
+            n = READ_BATCH;
 
         for (size_t k = 0; k < n; k++) {
             memset(&scans[k], 0, sizeof(scans[k]));
