@@ -30,7 +30,8 @@
 # also counts system calls of the dry runs and of one more real run.
 #
 # Options:
-#   --scale S        scenario scale (default 1; 0.1 gives 100 repositories)
+#   --scale S        scenario scale, where 0.1 gives 100 repositories
+#                    (default: the scale of the tree in ROOT, or else 1)
 #   --huge           the huge scenario; needs ROOT, and --real-runs
 #                    defaults to 0 because every copy is as large as ROOT
 #   --runs N         warm-cache rounds (default 5)
@@ -53,7 +54,7 @@ MKREGISTRY=${MKREGISTRY:-build/mkregistry}
 policy=${POLICY:-policies/keep-last.lua}
 registry=${REGISTRY:-docker-registry}
 scenario=large
-scale=1
+scale=
 runs=5
 cold_runs=3
 real_runs=
@@ -104,6 +105,10 @@ if [ "$scenario" = huge ] && [ -z "$root" ]; then
     bench_die "--huge needs a ROOT directory, so that the tree is generated" \
         "once and reused"
 fi
+if [ -z "$scale" ] && [ -n "$root" ]; then
+    scale=$(marker_scale "$root" "$scenario")
+fi
+[ -n "$scale" ] || scale=1
 if [ -z "$real_runs" ]; then
     real_runs=3
     [ "$scenario" = huge ] && real_runs=0
@@ -223,21 +228,7 @@ spare=0
 $use_strace && spare=1
 copy_count=$((2 * real_runs + spare))
 if [ "$real_runs" -gt 0 ]; then
-    need_kib=$((copy_count * tree_kib))
-    free_kib=$(df -Pk "$(dirname "$root")" | awk 'NR == 2 { print $4 }')
-    if [ "$need_kib" -gt "$free_kib" ]; then
-        bench_die "$copy_count copies of the tree need" \
-            "$((need_kib / 1048576)) GiB, but only" \
-            "$((free_kib / 1048576)) GiB are free; pass a smaller" \
-            "--real-runs or --no-strace"
-    fi
-    copies=$(mktemp -d "$(dirname "$root")/.regprune-large-copies.XXXXXX")
-    start=$EPOCHREALTIME
-    for ((i = 0; i < copy_count; i++)); do
-        cp -a "$root" "$copies/$i"
-    done
-    printf 'copies for the real runs: %d made with cp -a in %.1f s\n' \
-        "$copy_count" "$(subtract "$EPOCHREALTIME" "$start")"
+    copy_tree "$root" "$copy_count" "pass a smaller --real-runs or --no-strace"
 fi
 sync
 
@@ -382,6 +373,19 @@ strace_counts() {
             printf "\n"
         }' "$out"
     grep '^summary:' "$scratch/stdout.$1" | sed 's/^/  /' || true
+    # For a real run, also print the system calls per deleted blob.
+    if [ "$1" = prune-real ]; then
+        awk -v total="$(awk '$NF == "total" { print $4 }' "$out")" '
+            /^summary:/ {
+                for (i = 2; i <= NF; i++)
+                    if ($i ~ /^blobs_deleted=/) {
+                        n = substr($i, 15)
+                        if (n > 0)
+                            printf "  %.1f system calls per deleted blob\n",
+                                total / n
+                    }
+            }' "$scratch/stdout.$1"
+    fi
 }
 if $use_strace; then
     echo

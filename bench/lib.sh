@@ -93,6 +93,17 @@ ensure_generated() {
     echo "$summary"
 }
 
+# marker_scale ROOT SCENARIO: print the scale of the SCENARIO tree that
+# ROOT/.bench-tree records, or nothing when ROOT has no such tree.
+marker_scale() {
+    [ -f "$1/.bench-tree" ] || return 0
+    head -n 1 "$1/.bench-tree" | awk -v scenario="$2" -v now="$BENCH_NOW" '
+        NF == 7 && $1 == "mkregistry" && $2 == "--now" && $3 == now &&
+            $4 == "--scenario" && $5 == scenario && $6 == "--scale" {
+            print $7
+        }'
+}
+
 # ensure_tree ROOT SCENARIO SCALE: the same for a built-in scenario.
 ensure_tree() {
     ensure_generated "$1" "$(tree_identity "$2" "$3")" --scenario "$2" \
@@ -112,25 +123,49 @@ summary_field() {
     }' <<< "$summary"
 }
 
-# time_run LABEL OUTDIR COMMAND [ARG...]: run the command once with stdout
-# discarded and print "SECONDS PEAK_RSS_KIB". /usr/bin/time measures the
-# peak RSS; the wall clock is read around it by bash. The files rss and
-# stderr in OUTDIR are overwritten. A failing command
-# stops the benchmark with its stderr. Exit status 3 (problems found) is
-# accepted, because check and prune return it for a tree with problems.
+# time_run LABEL OUTDIR COMMAND [ARG...]: run the command once and print
+# "SECONDS" followed by what /usr/bin/time reports in the format
+# $TIME_FORMAT (default %M, the peak RSS in KiB). The wall clock is read
+# around it by bash. The command's stdout and stderr go to OUTDIR/stdout
+# and OUTDIR/stderr, and /usr/bin/time's report to OUTDIR/usage. A failing
+# command stops the benchmark with its stderr. Exit status 3 (problems
+# found) is accepted, because check and prune return it for a tree with
+# problems.
 time_run() {
     local label=$1 outdir=$2 t0 t1 status=0
     shift 2
     t0=$EPOCHREALTIME
-    /usr/bin/time -f %M -o "$outdir/rss" "$@" > /dev/null \
-        2> "$outdir/stderr" || status=$?
+    /usr/bin/time -f "${TIME_FORMAT:-%M}" -o "$outdir/usage" "$@" \
+        > "$outdir/stdout" 2> "$outdir/stderr" || status=$?
     t1=$EPOCHREALTIME
     if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
         echo "$BENCH_NAME: $label failed (exit status $status): $*" >&2
         tail -n 20 "$outdir/stderr" >&2
         exit 1
     fi
-    printf '%s %s\n' "$(subtract "$t1" "$t0")" "$(tail -n 1 "$outdir/rss")"
+    printf '%s %s\n' "$(subtract "$t1" "$t0")" "$(tail -n 1 "$outdir/usage")"
+}
+
+# copy_tree SOURCE COUNT HINT: make COUNT copies of SOURCE with cp -a in a
+# new directory beside it, named in $copies, after checking that they fit;
+# HINT says how to need fewer.
+copy_tree() {
+    local source=$1 count=$2 hint=$3 tree_kib need_kib free_kib start i
+    tree_kib=$(du -sk "$source/docker" | awk '{ print $1 }')
+    need_kib=$((count * tree_kib))
+    free_kib=$(df -Pk "$(dirname "$source")" | awk 'NR == 2 { print $4 }')
+    if [ "$need_kib" -gt "$free_kib" ]; then
+        bench_die "$count copies of $source need" \
+            "$((need_kib / 1048576)) GiB, but only" \
+            "$((free_kib / 1048576)) GiB are free; $hint"
+    fi
+    copies=$(mktemp -d "$(dirname "$source")/.regprune-copies.XXXXXX")
+    start=$EPOCHREALTIME
+    for ((i = 0; i < count; i++)); do
+        cp -a "$source" "$copies/$i"
+    done
+    printf 'copies for the real runs: %d made with cp -a in %.1f s\n' \
+        "$count" "$(subtract "$EPOCHREALTIME" "$start")"
 }
 
 # Whether this process may drop the page cache, for cold-cache runs.
