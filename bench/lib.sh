@@ -147,8 +147,8 @@ time_run() {
 }
 
 # copy_tree SOURCE COUNT HINT: make COUNT copies of SOURCE with cp -a in a
-# new directory beside it, named in $copies, after checking that they fit;
-# HINT says how to need fewer.
+# new directory beside it, named in $copies, after checking that they fit.
+# HINT is the advice printed when they do not fit.
 copy_tree() {
     local source=$1 count=$2 hint=$3 tree_kib need_kib free_kib start i
     tree_kib=$(du -sk "$source/docker" | awk '{ print $1 }')

@@ -5,7 +5,7 @@
 
 #include "xalloc.h"
 
-static int hex_value(char c)
+int digest_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -19,8 +19,8 @@ int digest_parse_hex(const char *hex, size_t len, struct digest *out)
     if (len != DIGEST_HEX_LEN)
         return -1;
     for (size_t i = 0; i < 32; i++) {
-        int hi = hex_value(hex[2 * i]);
-        int lo = hex_value(hex[2 * i + 1]);
+        int hi = digest_hex_value(hex[2 * i]);
+        int lo = digest_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out->bytes[i] = (uint8_t)(hi << 4 | lo);

@@ -23,6 +23,8 @@ struct digest {
  */
 int digest_parse(const char *text, size_t len, struct digest *out);
 /* Parse exactly 64 lowercase hex digits, as in a storage path component. */
+/* The value of one lowercase hex digit, or -1 for any other character. */
+int digest_hex_value(char c);
 int digest_parse_hex(const char *hex, size_t len, struct digest *out);
 /* Write 64 lowercase hex digits and a NUL into hex[65]. */
 void digest_to_hex(const struct digest *d, char hex[DIGEST_HEX_LEN + 1]);

@@ -222,7 +222,7 @@ static int integer_fits(const unsigned char *s, size_t len)
     return 1;
 }
 
-/* Whether the real number text overflows a double, as strtod sees it. */
+/* Whether the real number text overflows a double when strtod parses it. */
 static int real_overflows(const unsigned char *s, size_t len)
 {
     char small[64], *copy = len < sizeof(small) ? small : xmalloc(len + 1);
@@ -589,24 +589,21 @@ int json_doc_streq(const struct json_doc *doc, int i, const char *s)
 {
     const struct json_token *t;
     size_t n = strlen(s);
-    char small[128];
-    size_t len;
+    char *copy;
+    int same;
 
     if (!json_doc_is(doc, i, JSON_T_STRING))
         return 0;
     t = &doc->tokens[i];
     if (!t->escaped)
         return t->length == n && memcmp(doc->text + t->start, s, n) == 0;
+    /* An escape is never shorter than what it stands for. */
     if (t->length < n)
         return 0;
-    if (json_doc_string(doc, i, small, sizeof(small), &len) == 0)
-        return len == n && memcmp(small, s, n) == 0;
-    {
-        char *copy = json_doc_strdup(doc, i);
-        int same = strlen(copy) == n && memcmp(copy, s, n) == 0;
-        free(copy);
-        return same;
-    }
+    copy = json_doc_strdup(doc, i);
+    same = strcmp(copy, s) == 0;
+    free(copy);
+    return same;
 }
 
 int json_doc_get(const struct json_doc *doc, int obj, const char *key)

@@ -3,12 +3,13 @@
  * the text and records every value as a token in one flat array. Strings
  * stay in the text until a caller asks for one unescaped.
  *
- * It accepts what jansson's json_loadb accepts with no flags. So it
- * rejects a top level that is not an object or array, control characters
- * and invalid UTF-8 in strings, \u0000, unpaired surrogates, integers
- * outside int64_t, numbers too large for a double, nesting deeper than
- * 2048 and anything but whitespace after the value. A key given twice
- * names its last value.
+ * It accepts what jansson's json_loadb accepts with no flags. It rejects:
+ * - a top level that is not an object or array;
+ * - control characters, invalid UTF-8, \u0000 and unpaired surrogates in
+ *   strings;
+ * - integers outside int64_t and numbers too large for a double;
+ * - nesting deeper than 2048, and anything but whitespace after the value.
+ * A key given twice names its last value.
  */
 #ifndef REGPRUNE_JSON_H
 #define REGPRUNE_JSON_H

@@ -88,10 +88,10 @@ static int parse_digest_field(const struct json_doc *d, int obj,
     }
     if (json_doc_string(d, v, text, sizeof(text), &len) != 0 ||
         digest_parse(text, len, out) != 0) {
-        char *shown = json_doc_strdup(d, v);
+        char *quoted = json_doc_strdup(d, v);
         snprintf(err, err_size, "unsupported or invalid digest \"%.80s\"",
-                 shown);
-        free(shown);
+                 quoted);
+        free(quoted);
         return -1;
     }
     return 0;
@@ -137,7 +137,8 @@ static int parse_layers(const struct json_doc *d, struct manifest_info *m,
             json_doc_is(d, type, JSON_T_STRING) &&
             !json_doc_streq(d, type,
                             "application/vnd.docker.container.image.v1+json") &&
-            !json_doc_streq(d, type, "application/vnd.oci.image.config.v1+json");
+            !json_doc_streq(d, type,
+                            "application/vnd.oci.image.config.v1+json");
     }
     if (layers >= 0 && !json_doc_is(d, layers, JSON_T_ARRAY)) {
         snprintf(err, err_size, "\"layers\" is not an array");
@@ -247,15 +248,15 @@ static enum manifest_kind detect_kind(const struct json_doc *d, char *err,
     if (has_version && version == 1)
         return MANIFEST_SCHEMA1;
     if (json_doc_is(d, type, JSON_T_STRING)) {
-        char *shown;
+        char *quoted;
         for (size_t i = 0; i < sizeof(media_types) / sizeof(media_types[0]);
              i++)
             if (json_doc_streq(d, type, media_types[i].media_type))
                 return media_types[i].kind;
-        shown = json_doc_strdup(d, type);
+        quoted = json_doc_strdup(d, type);
         snprintf(err, err_size, "unknown manifest media type \"%.100s\"",
-                 shown);
-        free(shown);
+                 quoted);
+        free(quoted);
         return MANIFEST_UNKNOWN;
     }
     /* OCI allows the media type to be left out. */

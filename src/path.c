@@ -127,9 +127,9 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
         errno = EFBIG;
         goto fail;
     }
-    /* One byte more than the size, to see a file that grew meanwhile; a
-     * read that returns just the size has met the end, so no read is
-     * needed to see EOF. */
+    /* Ask for one byte more than the size, to see a file that grew
+     * meanwhile. A read that returns just the size has reached the end,
+     * so no further read is needed to see EOF. */
     cap = (size_t)st.st_size + 1;
     data = xmalloc(cap + 1);
     for (;;) {

@@ -779,7 +779,7 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "kind");
     lua_pushvalue(L, -1); /* data, for the closure */
     policy_make_readonly(L);
-    /* Platforms, labels and history are made when a policy asks. */
+    /* Platforms, labels and history are made when a policy reads them. */
     lua_getmetatable(L, -1);
     lua_pushvalue(L, -3);
     lua_pushinteger(L, (lua_Integer)i);

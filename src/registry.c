@@ -66,7 +66,8 @@ static void manifest_free(struct manifest *m)
     if (!m)
         return;
     free(m->error);
-    free(m->layer_sizes); /* also holds layers and layer_external */
+    /* The block also contains layers and layer_external. */
+    free(m->layer_sizes);
     free(m->children);
     for (size_t i = 0; i < m->child_count; i++)
         free(m->child_platforms ? m->child_platforms[i] : NULL);

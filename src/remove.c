@@ -262,10 +262,9 @@ static void remove_batch_item(void *ctx, size_t i)
 {
     struct removal_batch *b = ctx;
 
-    b->items[i].error = path_remove_tree(b->reg->v2_fd, b->items[i].path) == 0
-                            ? 0
-                        : errno ? errno
-                                : EIO;
+    b->items[i].error = 0;
+    if (path_remove_tree(b->reg->v2_fd, b->items[i].path) != 0)
+        b->items[i].error = errno ? errno : EIO;
 }
 
 /*
@@ -400,7 +399,9 @@ static void remove_blob_item(void *ctx, size_t i)
         return;
     }
     fd = scan_blob_at(b->reg, id, NULL, rel, sizeof(rel));
-    b->errors[i] = path_remove_tree(fd, rel) == 0 ? 0 : errno ? errno : EIO;
+    b->errors[i] = 0;
+    if (path_remove_tree(fd, rel) != 0)
+        b->errors[i] = errno ? errno : EIO;
 }
 
 /* Remove each two-digit directory of blobs/sha256 that is now empty. */

@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "scan.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,10 +94,11 @@ struct linux_dirent64 {
 };
 
 /*
- * List the directory fd, freshly opened, which stays open, into out (entries whose
- * type is want, DT_DIR or DT_REG) and others (every other entry, when not
- * NULL), each sorted. getdents64 is called directly: it needs no
- * duplicate descriptor and no DIR buffer. Return 0, or -1 with errno set.
+ * List the freshly opened directory fd, which stays open, into out
+ * (entries of type want, DT_DIR or DT_REG) and others (every other entry,
+ * when not NULL), each sorted. getdents64 is called directly, because it
+ * needs no duplicate descriptor and no DIR buffer. Return 0, or -1 with
+ * errno set.
  */
 static int list_fd(int fd, unsigned char want, struct name_list *out,
                    struct name_list *others)
@@ -387,10 +387,10 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
 
 /*
  * Collect the digests under DIR/sha256/<hex>/link. The directory listing
- * names every digest; a layer link is taken from it, and a revision link
- * is looked at, because the registry's DELETE removes only the link file.
- * A revision link of the wrong size, or any with verify_links, is read:
- * it must name its own directory.
+ * names every digest, so a layer link is taken from it. A revision link
+ * is also checked with fstatat, because the registry's DELETE removes
+ * only the link file. A revision link of the wrong size, or every one
+ * with verify_links, is read and must name its own directory.
  */
 static struct digest *scan_links(struct repo_scan *s, int repo_fd,
                                  const char *dir, int revisions,
@@ -751,11 +751,6 @@ static char *blob_path(const struct registry *reg, uint32_t id, char *buf,
     return buf;
 }
 
-static int hex_value(char c)
-{
-    return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
 void scan_open_blob_dirs(struct registry *reg)
 {
     struct name_list prefixes;
@@ -769,15 +764,14 @@ void scan_open_blob_dirs(struct registry *reg)
         return;
     for (size_t i = 0; i < prefixes.count; i++) {
         const char *p = prefixes.names[i];
+        int hi = digest_hex_value(p[0]);
+        int lo = hi < 0 ? -1 : digest_hex_value(p[1]);
         char rel[64];
 
-        if (strlen(p) != 2 || !isxdigit((unsigned char)p[0]) ||
-            !isxdigit((unsigned char)p[1]) || isupper((unsigned char)p[0]) ||
-            isupper((unsigned char)p[1]))
+        if (lo < 0 || p[2] != '\0')
             continue;
         pathf(rel, sizeof(rel), "blobs/sha256/%s", p);
-        reg->blob_fds[hex_value(p[0]) * 16 + hex_value(p[1])] =
-            path_open_dir(reg->v2_fd, rel);
+        reg->blob_fds[hi * 16 + lo] = path_open_dir(reg->v2_fd, rel);
     }
     name_list_free(&prefixes);
 }
