@@ -5,27 +5,36 @@
 
 #include "xalloc.h"
 
+/* One more than the value of each lowercase hex digit; 0 for every
+ * other byte. */
+static const uint8_t hex_values[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,
+    ['5'] = 6,  ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16,
+};
+
 int digest_hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return hex_values[(unsigned char)c] - 1;
 }
 
 int digest_parse_hex(const char *hex, size_t len, struct digest *out)
 {
+    const unsigned char *s = (const unsigned char *)hex;
+    int bad = 0;
+
     if (len != DIGEST_HEX_LEN)
         return -1;
+    /* An invalid digit makes hi or lo -1, and bad negative; one test at
+     * the end. */
     for (size_t i = 0; i < 32; i++) {
-        int hi = digest_hex_value(hex[2 * i]);
-        int lo = digest_hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out->bytes[i] = (uint8_t)(hi << 4 | lo);
+        int hi = hex_values[s[2 * i]] - 1, lo = hex_values[s[2 * i + 1]] - 1;
+        bad |= hi | lo;
+        out->bytes[i] =
+            (uint8_t)(((unsigned)hi & 15) << 4 | ((unsigned)lo & 15));
     }
-    return 0;
+    return bad < 0 ? -1 : 0;
 }
 
 int digest_parse(const char *text, size_t len, struct digest *out)

@@ -202,7 +202,6 @@ static void protect(struct tag *t, const char *text)
     if (t->protect)
         return;
     free(t->keep_reason);
-    free(t->keep_source);
     t->keep_reason = xasprintf("in use: %s", text);
     registry_add_event(t, "in use", t->keep_reason, NULL);
     t->keep_source = NULL;

@@ -112,6 +112,7 @@ static int load_repo(struct registry *reg, struct repo *repo, json_t *obj,
     }
     repo->name = xstrdup(name);
     repo->selected = 1;
+    repo->configs_read = 1; /* the inventory describes the tags */
     repo->tags = xcalloc(json_array_size(tags) + 1, sizeof(*repo->tags));
     json_array_foreach(tags, i, v)
     {

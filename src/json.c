@@ -163,6 +163,33 @@ static int parse_escape(struct parser *p)
 }
 
 /* A string at the opening quote; adds its token. */
+/*
+ * Return the position of the first byte from pos on that a string cannot
+ * hold as it is ('"', '\\', a control character or a byte of a multibyte
+ * UTF-8 sequence), or len. Eight bytes are tested at a time.
+ */
+static size_t skip_plain(const unsigned char *s, size_t pos, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+
+    while (len - pos >= 8) {
+        uint64_t x, quote, backslash, control;
+
+        memcpy(&x, s + pos, 8);
+        /* A byte b is zero exactly when (b - 1) & ~b has its high bit
+         * set, and below 0x20 when (b - 0x20) & ~b has. The ~b term
+         * clears the high bit of bytes >= 0x80, so x & highs tests them. */
+        quote = x ^ (ones * '"');
+        backslash = x ^ (ones * '\\');
+        control = (x - ones * 0x20) & ~x;
+        if ((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+             control | x) & highs)
+            break;
+        pos += 8;
+    }
+    return pos;
+}
+
 static int parse_string(struct parser *p)
 {
     uint32_t index;
@@ -173,6 +200,7 @@ static int parse_string(struct parser *p)
     for (;;) {
         unsigned char c;
 
+        p->pos = skip_plain(p->s, p->pos, p->len);
         if (p->pos >= p->len)
             return fail(p, "premature end of input in a string");
         c = p->s[p->pos];

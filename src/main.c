@@ -745,6 +745,15 @@ static int read_configs(struct registry *reg)
     return 1;
 }
 
+/* Describe the tags of the selected repositories from their manifests,
+ * without reading image configs. */
+static void describe_tags(struct registry *reg)
+{
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].selected)
+            registry_describe_tags(reg, &reg->repos[r]);
+}
+
 #ifndef REGPRUNE_DATADIR
 #define REGPRUNE_DATADIR "/usr/local/share/regprune"
 #endif
@@ -1294,8 +1303,14 @@ static int decide(struct registry *reg, const struct options *o)
     } else if (strcmp(o->command, "gc") != 0 && select_repos(reg, o) != 0) {
         return EXIT_FAILED;
     }
-    if (strcmp(o->command, "gc") != 0 && !o->inventory)
-        read_configs(reg);
+    /* The text plan shows nothing image configs hold; policies that read
+     * creation times, platforms or labels read the configs then. */
+    if (strcmp(o->command, "gc") != 0 && !o->inventory) {
+        if (o->json || o->plan_out)
+            read_configs(reg);
+        else
+            describe_tags(reg);
+    }
     if (is_prune && run_policies(reg, o, o->policies, o->policy_count) != 0)
         return EXIT_FAILED;
     return 0;

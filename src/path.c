@@ -264,8 +264,32 @@ static int remove_dir_contents(int fd)
 
 int path_remove_tree(int dirfd, const char *relpath)
 {
+    return path_remove_dir_of(dirfd, relpath, NULL);
+}
+
+int path_remove_dir_of(int dirfd, const char *relpath, const char *only)
+{
     int fd = path_open(dirfd, relpath, O_RDONLY | O_DIRECTORY);
 
+    if (fd >= 0 && only) {
+        /* Most directories hold just the one file: remove it and the
+         * directory without listing, and list only when rmdir finds
+         * something else left. */
+        if (checked_unlinkat(fd, only, 0) == 0 || errno == ENOENT) {
+            if (path_unlink(dirfd, relpath, AT_REMOVEDIR) == 0 ||
+                errno == ENOENT) {
+                close(fd);
+                return 0;
+            }
+        }
+        if (errno != ENOTEMPTY && errno != EEXIST && errno != EISDIR &&
+            errno != EPERM) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+    }
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;

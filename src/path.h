@@ -52,6 +52,12 @@ int path_unlink(int dirfd, const char *relpath, int flags);
  * by the first failure.
  */
 int path_remove_tree(int dirfd, const char *relpath);
+/*
+ * The same, for a directory expected to hold only the file named only:
+ * that file and the directory are removed without listing it, and the
+ * directory is listed only when something else is left in it.
+ */
+int path_remove_dir_of(int dirfd, const char *relpath, const char *only);
 
 /*
  * Remove the directory relpath beneath dirfd and then each parent up to

@@ -80,6 +80,20 @@ static void policy_deadline_stop(void)
     alarm(0);
 }
 
+void policy_need_configs(struct policy *p)
+{
+    unsigned left;
+
+    if (!p->repo || p->repo->configs_read || p->reg->v2_fd < 0)
+        return;
+    /* The deadline pauses, because reading is not the policy's time. */
+    left = alarm(0);
+    scan_repo_configs(p->reg, p->repo);
+    if (left)
+        alarm(left);
+    p->want_configs = 1;
+}
+
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct policy *p = ud;
@@ -164,9 +178,10 @@ static int l_readonly_pairs(lua_State *L)
     /* A tag table makes its platforms and labels before it lists them. */
     lua_getmetatable(L, 1);
     if (lua_getfield(L, -1, "__lazy") == LUA_TBOOLEAN) {
+        lua_getfield(L, 1, "created");
         lua_getfield(L, 1, "platforms");
         lua_getfield(L, 1, "labels");
-        lua_pop(L, 2);
+        lua_pop(L, 3);
     }
     lua_pop(L, 2);
     lua_getglobal(L, "next");
@@ -261,16 +276,19 @@ void policy_push_tag(lua_State *L, struct policy *p, size_t index)
     lua_remove(L, -2);
 }
 
-/* "file:line" of the Lua code that called the running C function. */
-static char *caller_source(lua_State *L)
+/* "file:line" of the Lua code that called the running C function, shared
+ * through the registry's strings. */
+static const char *caller_source(lua_State *L, struct registry *reg)
 {
+    char buf[PATH_MAX + 32];
     lua_Debug ar;
 
     if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "Sl", &ar))
         return NULL;
-    if (ar.source[0] == '@')
-        return xasprintf("%s:%d", ar.source + 1, ar.currentline);
-    return xasprintf("%s:%d", ar.short_src, ar.currentline);
+    snprintf(buf, sizeof(buf), "%s:%d",
+             ar.source[0] == '@' ? ar.source + 1 : ar.short_src,
+             ar.currentline);
+    return registry_intern_string(reg, buf);
 }
 
 enum verdict_call { CALL_DELETE, CALL_KEEP, CALL_PROTECT };
@@ -283,35 +301,32 @@ static int record_verdict(lua_State *L, enum verdict_call call)
     const char *reason = luaL_optstring(L, 2, NULL);
     struct tag *t = &p->repo->tags[index];
 
-    if (p->opt->record_events) {
-        char *source = caller_source(L);
-        registry_add_event(t, names[call], reason, source);
-        free(source);
-    }
+    if (p->opt->record_events)
+        registry_add_event(t, names[call], reason,
+                           caller_source(L, p->reg));
     switch (call) {
     case CALL_PROTECT:
         if (t->protect)
             break;
         /* The protecting reason replaces any earlier keep reason. */
         free(t->keep_reason);
-        free(t->keep_source);
         t->protect = t->keep = 1;
         t->keep_reason = xstrdup(reason ? reason : "protected by policy");
-        t->keep_source = caller_source(L);
+        t->keep_source = caller_source(L, p->reg);
         break;
     case CALL_KEEP:
         if (t->keep)
             break;
         t->keep = 1;
         t->keep_reason = xstrdup(reason ? reason : "kept by policy");
-        t->keep_source = caller_source(L);
+        t->keep_source = caller_source(L, p->reg);
         break;
     case CALL_DELETE:
         if (t->delete)
             break;
         t->delete = 1;
         t->delete_reason = xstrdup(reason ? reason : "deleted by policy");
-        t->delete_source = caller_source(L);
+        t->delete_source = caller_source(L, p->reg);
         break;
     }
     return 0;
@@ -706,9 +721,23 @@ static int l_tag_index(lua_State *L)
         return 1;
     lua_pop(L, 1);
     t = &p->repo->tags[index];
+    /* These come from image configs, which are read when a policy first
+     * reads one of them. */
+    if (strcmp(key, "created") == 0) {
+        policy_need_configs(p);
+        if (!t->has_created) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_pushinteger(L, (lua_Integer)t->created);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, lua_upvalueindex(1), key);
+        return 1;
+    }
     /* Few policies read these, and building them for every tag would
      * cost most of a tag table's memory. */
     if (strcmp(key, "platforms") == 0 || strcmp(key, "labels") == 0) {
+        policy_need_configs(p);
         if (key[0] == 'p')
             push_string_array(L, (const char *const *)t->platforms,
                               t->platform_count);
@@ -769,7 +798,7 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_setfield(L, -2, "digest");
     lua_pushinteger(L, (lua_Integer)t->pushed);
     lua_setfield(L, -2, "pushed");
-    if (t->has_created) {
+    if (repo->configs_read && t->has_created) {
         lua_pushinteger(L, (lua_Integer)t->created);
         lua_setfield(L, -2, "created");
     }
@@ -933,6 +962,8 @@ int policy_evaluate(struct policy *p, struct registry *reg, struct repo *repo,
 
     p->reg = reg;
     p->repo = repo;
+    if (p->want_configs)
+        policy_need_configs(p);
     lua_pushcfunction(L, l_build_repo);
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
         *err = xasprintf("cannot build the tables of repository %s for the "

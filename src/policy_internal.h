@@ -26,12 +26,21 @@ struct policy {
     struct registry *reg;
     struct repo *repo;
     int lookup_ref; /* tag table or name -> tag index (1-based) */
+    /* A policy read a creation time, platform or label: read each later
+     * repository's image configs before its policy call. */
+    int want_configs;
     int known_params_ref; /* parameter name -> policy that declared it */
     char *policy_names;   /* of the files that declared parameters */
 };
 
 /* Return the policy that owns L. */
 struct policy *policy_of(lua_State *L);
+
+/*
+ * Make sure the image configs of the repository being evaluated are read,
+ * so that its tags' creation times, platforms and labels are known.
+ */
+void policy_need_configs(struct policy *p);
 
 /*
  * Return the index (0-based) in p->repo->tags of the tag given as argument

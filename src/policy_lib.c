@@ -116,6 +116,8 @@ static int l_sort(lua_State *L)
         policy_check_tag(L, p, lua_gettop(L), "regprune.sort");
         lua_pop(L, 1);
     }
+    if (strcmp(orders[order], "created") == 0)
+        policy_need_configs(p);
     keys = lua_newuserdatauv(L, (size_t)n * sizeof(*keys) + 1, 0);
     for (lua_Integer i = 1; i <= n; i++) {
         struct sort_key *k = &keys[i - 1];
@@ -644,11 +646,12 @@ static void push_tag_time(lua_State *L, struct policy *p, size_t index,
         free(entries);
     } else if (strcmp(field, "pushed") == 0) {
         lua_pushinteger(L, (lua_Integer)t->pushed);
-    } else if (t->has_created && t->created != 0 &&
-               t->created != EPOCH_1980) {
-        lua_pushinteger(L, (lua_Integer)t->created);
     } else {
-        lua_pushnil(L);
+        policy_need_configs(p);
+        if (t->has_created && t->created != 0 && t->created != EPOCH_1980)
+            lua_pushinteger(L, (lua_Integer)t->created);
+        else
+            lua_pushnil(L);
     }
 }
 

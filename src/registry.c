@@ -100,7 +100,47 @@ void registry_add_event(struct tag *t, const char *call, const char *reason,
     e = &t->events[t->event_count++];
     e->call = call;
     e->reason = reason ? xstrdup(reason) : NULL;
-    e->source = source ? xstrdup(source) : NULL;
+    e->source = source;
+}
+
+/* FNV-1a. */
+static size_t string_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+    return (size_t)h;
+}
+
+const char *registry_intern_string(struct registry *reg, const char *s)
+{
+    size_t i;
+
+    /* Keep the set at most half full. */
+    if (2 * (reg->string_count + 1) > reg->string_mask + 1) {
+        size_t mask = reg->string_mask ? 2 * reg->string_mask + 1 : 15;
+        char **grown = xcalloc(mask + 1, sizeof(*grown));
+
+        for (size_t k = 0; reg->strings && k <= reg->string_mask; k++) {
+            if (!reg->strings[k])
+                continue;
+            for (i = string_hash(reg->strings[k]) & mask; grown[i];
+                 i = (i + 1) & mask)
+                ;
+            grown[i] = reg->strings[k];
+        }
+        free(reg->strings);
+        reg->strings = grown;
+        reg->string_mask = mask;
+    }
+    for (i = string_hash(s) & reg->string_mask; reg->strings[i];
+         i = (i + 1) & reg->string_mask)
+        if (strcmp(reg->strings[i], s) == 0)
+            return reg->strings[i];
+    reg->strings[i] = xstrdup(s);
+    reg->string_count++;
+    return reg->strings[i];
 }
 
 void registry_reset_verdicts(struct repo *repo)
@@ -109,16 +149,12 @@ void registry_reset_verdicts(struct repo *repo)
         struct tag *t = &repo->tags[i];
 
         free(t->keep_reason);
-        free(t->keep_source);
         free(t->delete_reason);
-        free(t->delete_source);
-        t->keep_reason = t->keep_source = NULL;
-        t->delete_reason = t->delete_source = NULL;
+        t->keep_reason = t->delete_reason = NULL;
+        t->keep_source = t->delete_source = NULL;
         t->keep = t->delete = t->protect = t->remove = 0;
-        for (size_t e = 0; e < t->event_count; e++) {
+        for (size_t e = 0; e < t->event_count; e++)
             free(t->events[e].reason);
-            free(t->events[e].source);
-        }
         t->event_count = 0;
     }
 }
@@ -131,16 +167,12 @@ static void tag_free(struct tag *t)
         free_strings(t->platforms, t->platform_count);
         free_strings(t->labels, 2 * t->label_count);
     }
-    for (size_t e = 0; e < t->event_count; e++) {
+    for (size_t e = 0; e < t->event_count; e++)
         free(t->events[e].reason);
-        free(t->events[e].source);
-    }
     free(t->events);
     free(t->name);
     free(t->keep_reason);
-    free(t->keep_source);
     free(t->delete_reason);
-    free(t->delete_source);
 }
 
 void registry_free(struct registry *reg)
@@ -168,6 +200,7 @@ void registry_free(struct registry *reg)
     free(reg->manifests);
     free(reg->flags);
     free(reg->size_marks);
+    free(reg->size_marked);
     free(reg->newest_upload_repo);
     for (size_t i = 0; i < reg->problem_count; i++) {
         free(reg->problems[i].repo);
@@ -178,6 +211,9 @@ void registry_free(struct registry *reg)
     for (size_t i = 0; i < reg->leftover_count; i++)
         free(reg->leftovers[i]);
     free(reg->leftovers);
+    for (size_t i = 0; reg->strings && i <= reg->string_mask; i++)
+        free(reg->strings[i]);
+    free(reg->strings);
     digest_table_free(&reg->ids);
     if (reg->blob_fds)
         for (int i = 0; i < 256; i++)
@@ -243,14 +279,21 @@ long registry_find_revision(const struct repo *repo, uint32_t id)
 
 /*
  * Return size the first time blob id is counted for the current image,
- * and 0 after: reg->size_marks holds the image's generation per id, so
- * counting stays linear however many layers an image has.
+ * and 0 after: reg->size_marks has a bit per id, and the ids set are
+ * listed to be cleared when the image is done, so counting stays linear
+ * however many layers an image has.
  */
 static int64_t count_once(struct registry *reg, uint32_t id, int64_t size)
 {
-    if (reg->size_marks[id] == reg->size_generation)
+    uint8_t bit = (uint8_t)(1u << (id & 7));
+
+    if (reg->size_marks[id >> 3] & bit)
         return 0;
-    reg->size_marks[id] = reg->size_generation;
+    reg->size_marks[id >> 3] |= bit;
+    reg->size_marked = xgrow(reg->size_marked, &reg->size_marked_capacity,
+                             reg->size_marked_count + 1,
+                             sizeof(*reg->size_marked));
+    reg->size_marked[reg->size_marked_count++] = id;
     return size > 0 ? size : 0;
 }
 
@@ -275,13 +318,8 @@ int64_t registry_image_size(struct registry *reg, const struct repo *repo,
         return 0;
     if (reg->size_marks_count < reg->ids.count) {
         free(reg->size_marks);
-        reg->size_marks = xcalloc(reg->ids.count, sizeof(uint32_t));
         reg->size_marks_count = reg->ids.count;
-        reg->size_generation = 0;
-    }
-    if (++reg->size_generation == 0) {
-        memset(reg->size_marks, 0, reg->size_marks_count * sizeof(uint32_t));
-        reg->size_generation = 1;
+        reg->size_marks = xcalloc(reg->size_marks_count / 8 + 1, 1);
     }
     total = m->blob_size + add_image(reg, m);
     for (size_t i = 0; i < m->child_count; i++) {
@@ -292,6 +330,9 @@ int64_t registry_image_size(struct registry *reg, const struct repo *repo,
         total += count_once(reg, m->children[i], c->blob_size);
         total += add_image(reg, c);
     }
+    for (size_t i = 0; i < reg->size_marked_count; i++)
+        reg->size_marks[reg->size_marked[i] >> 3] = 0;
+    reg->size_marked_count = 0;
     return total;
 }
 
@@ -324,6 +365,12 @@ void registry_describe_tags(struct registry *reg, struct repo *repo)
         struct tag *t = &repo->tags[i];
         const struct manifest *m = reg->manifests[t->digest];
 
+        if (t->borrowed) { /* described before, with fewer configs read */
+            free(t->platforms);
+            t->platforms = NULL;
+            t->labels = NULL;
+            t->platform_count = t->label_count = 0;
+        }
         t->kind = manifest_kind_of(m);
         t->size = registry_image_size(reg, repo, t->digest);
         if (!m)

@@ -17,7 +17,7 @@
 struct verdict_event {
     const char *call; /* "keep", "delete", "protect" or "in use": static */
     char *reason;
-    char *source; /* "file:line", or NULL */
+    const char *source; /* "file:line" (registry_intern_string), or NULL */
 };
 
 struct tag {
@@ -29,8 +29,9 @@ struct tag {
     char **labels; /* key, value, key, value, ... */
     /* Verdicts as recorded; keep wins over delete, and protect (a keep
      * whose reason no later call replaces) over both. */
-    char *keep_reason, *keep_source;
-    char *delete_reason, *delete_source;
+    char *keep_reason, *delete_reason;
+    /* "file:line" of the call, from registry_intern_string, or NULL. */
+    const char *keep_source, *delete_source;
     struct verdict_event *events; /* every call in order, for explain */
     size_t event_count, event_capacity;
     int64_t pushed; /* mtime of current/link, Unix seconds */
@@ -67,6 +68,9 @@ struct repo {
     char *frozen; /* why nothing here may be deleted, or NULL */
     char *pinned; /* why every revision and layer link stays, or NULL */
     unsigned selected : 1; /* the command applies to this repository */
+    /* The image configs its tags reach were read (scan_configs), or an
+     * inventory gave their creation times, platforms and labels. */
+    unsigned configs_read : 1;
     unsigned child_missing_noted : 1;
 };
 
@@ -138,14 +142,19 @@ struct registry {
     int incomplete; /* part of the repositories tree could not be read */
     int64_t newest_upload; /* mtime of the newest _uploads entry, or 0 */
     char *newest_upload_repo;
-    uint32_t *size_marks; /* registry_image_size's per-id scratch */
-    size_t size_marks_count;
-    uint32_t size_generation;
+    /* registry_image_size's scratch: a bit per id, and the ids set. */
+    uint8_t *size_marks;
+    size_t size_marks_count; /* ids the bits cover */
+    uint32_t *size_marked;
+    size_t size_marked_count, size_marked_capacity;
     /* Directories an interrupted run half removed (relative to v2), for
      * this run to finish; a leading "?" marks one to remove only when
      * empty. */
     char **leftovers;
     size_t leftover_count, leftover_capacity;
+    /* registry_intern_string's set: open addressing, NULL when empty. */
+    char **strings;
+    size_t string_count, string_mask;
 };
 
 /* Return the id of d, growing the per-id arrays as needed. */
@@ -164,7 +173,13 @@ void registry_freeze(struct repo *repo, const char *reason);
 void registry_free(struct registry *reg);
 /* Forget every verdict recorded in repo's tags. */
 void registry_reset_verdicts(struct repo *repo);
-/* Append an event to a tag's list; call must be a string literal. */
+/*
+ * Return the registry's copy of s, made on first use and freed with the
+ * registry. Tags share the few "file:line" sources a policy has this way.
+ */
+const char *registry_intern_string(struct registry *reg, const char *s);
+/* Append an event to a tag's list; call must be a string literal and
+ * source NULL or from registry_intern_string. */
 void registry_add_event(struct tag *t, const char *call, const char *reason,
                         const char *source);
 struct repo *registry_find_repo(struct registry *reg, const char *name);
@@ -181,7 +196,8 @@ uint32_t registry_convention_subject(struct registry *reg,
                                      const char *name);
 
 /* Fill each tag's created, size, kind, platforms and labels from the
- * manifests and configs read. */
+ * manifests and the configs read so far; call it again when more configs
+ * are read. */
 void registry_describe_tags(struct registry *reg, struct repo *repo);
 
 /*

@@ -263,7 +263,7 @@ static void remove_batch_item(void *ctx, size_t i)
     struct removal_batch *b = ctx;
 
     b->items[i].error = 0;
-    if (path_remove_tree(b->reg->v2_fd, b->items[i].path) != 0)
+    if (path_remove_dir_of(b->reg->v2_fd, b->items[i].path, "link") != 0)
         b->items[i].error = errno ? errno : EIO;
 }
 
@@ -400,7 +400,7 @@ static void remove_blob_item(void *ctx, size_t i)
     }
     fd = scan_blob_at(b->reg, id, NULL, rel, sizeof(rel));
     b->errors[i] = 0;
-    if (path_remove_tree(fd, rel) != 0)
+    if (path_remove_dir_of(fd, rel, "data") != 0)
         b->errors[i] = errno ? errno : EIO;
 }
 

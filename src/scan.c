@@ -1154,40 +1154,59 @@ static void flush_configs(struct registry *reg, struct blob_read *reads,
     *n = 0;
 }
 
-void scan_configs(struct registry *reg)
+/* Queue the configs of repo's tags, reading those queued so far first
+ * when a batch is full. */
+static void queue_repo_configs(struct registry *reg, struct repo *repo,
+                               struct blob_read **reads, size_t *n,
+                               size_t *cap)
 {
     /* Each tag queues at most its own config and one per child. */
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        struct manifest *m = reg->manifests[repo->tags[i].digest];
+        size_t need;
+
+        if (!m || m->state != MSTATE_OK)
+            continue;
+        need = *n + 1 + m->child_count;
+        if (need > READ_BATCH && *n > 0) {
+            flush_configs(reg, *reads, n);
+            need = 1 + m->child_count;
+        }
+        *reads = xgrow(*reads, cap, need, sizeof(**reads));
+        queue_config(*reads, n, m);
+        for (size_t c = 0; c < m->child_count; c++)
+            if (registry_find_revision(repo, m->children[c]) >= 0)
+                queue_config(*reads, n, reg->manifests[m->children[c]]);
+    }
+    repo->configs_read = 1;
+}
+
+void scan_configs(struct registry *reg)
+{
     struct blob_read *reads = NULL;
     size_t n = 0, cap = 0;
 
-    for (size_t r = 0; r < reg->repo_count; r++) {
-        struct repo *repo = &reg->repos[r];
-
-        if (!repo->selected)
-            continue;
-        for (size_t i = 0; i < repo->tag_count; i++) {
-            struct manifest *m = reg->manifests[repo->tags[i].digest];
-            size_t need;
-
-            if (!m || m->state != MSTATE_OK)
-                continue;
-            need = n + 1 + m->child_count;
-            if (need > READ_BATCH && n > 0) {
-                flush_configs(reg, reads, &n);
-                need = 1 + m->child_count;
-            }
-            reads = xgrow(reads, &cap, need, sizeof(*reads));
-            queue_config(reads, &n, m);
-            for (size_t c = 0; c < m->child_count; c++)
-                if (registry_find_revision(repo, m->children[c]) >= 0)
-                    queue_config(reads, &n, reg->manifests[m->children[c]]);
-        }
-    }
+    for (size_t r = 0; r < reg->repo_count; r++)
+        if (reg->repos[r].selected && !reg->repos[r].configs_read)
+            queue_repo_configs(reg, &reg->repos[r], &reads, &n, &cap);
     flush_configs(reg, reads, &n);
     free(reads);
     for (size_t r = 0; r < reg->repo_count; r++)
         if (reg->repos[r].selected)
             registry_describe_tags(reg, &reg->repos[r]);
+}
+
+void scan_repo_configs(struct registry *reg, struct repo *repo)
+{
+    struct blob_read *reads = NULL;
+    size_t n = 0, cap = 0;
+
+    if (repo->configs_read)
+        return;
+    queue_repo_configs(reg, repo, &reads, &n, &cap);
+    flush_configs(reg, reads, &n);
+    free(reads);
+    registry_describe_tags(reg, repo);
 }
 
 /*

@@ -31,6 +31,9 @@ int scan_registry(struct registry *reg, char *err, size_t err_size);
  * labels unknown.
  */
 void scan_configs(struct registry *reg);
+/* The same for one repository, selected or not. Reading a repository's
+ * configs twice reads nothing the second time. */
+void scan_repo_configs(struct registry *reg, struct repo *repo);
 
 /*
  * List every revision and layer link in the tree again, as it is now, and

@@ -73,7 +73,8 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static int setup(void **state)
+/* Scan the policy tree; read its image configs too when configs is 1. */
+static int setup_scan(void **state, int configs)
 {
     struct ptest *t = calloc(1, sizeof(*t));
     char err[1024];
@@ -88,7 +89,11 @@ static int setup(void **state)
         free(t);
         return -1;
     }
-    scan_configs(&t->reg);
+    if (configs)
+        scan_configs(&t->reg);
+    else
+        for (size_t r = 0; r < t->reg.repo_count; r++)
+            registry_describe_tags(&t->reg, &t->reg.repos[r]);
     t->opt.files = t->files;
     t->opt.file_count = 1;
     t->opt.now = NOW;
@@ -100,6 +105,18 @@ static int setup(void **state)
     t->opt.param_count = 1;
     *state = t;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_scan(state, 1);
+}
+
+/* The image configs left unread, as prune leaves them for a policy to
+ * read on demand. */
+static int setup_unread(void **state)
+{
+    return setup_scan(state, 0);
 }
 
 static int teardown(void **state)
@@ -1249,7 +1266,97 @@ static void test_policy_regex_invalid_pattern(void **state)
     expect_err_contains(t, location(t, 0, 2));
 }
 
+/* Tags judged by the same line share one copy of its "file:line". */
+static void test_policy_sources_shared(void **state)
+{
+    struct ptest *t = *state;
+    const struct tag *a, *b;
+    char source[PATH_MAX + 16];
+
+    expect_policy_ok(t, "function policy(repo)\n"
+                        "  for _, tag in ipairs(repo.tags) do\n"
+                        "    keep(tag)\n"
+                        "  end\n"
+                        "end\n");
+    a = tag_of(t, "team/app", "1.9.0");
+    b = tag_of(t, "team/app", "latest");
+    assert_non_null(a->keep_source);
+    assert_ptr_equal(a->keep_source, b->keep_source);
+    fixture_path(source, sizeof(source), "%s:3", t->paths[0]);
+    assert_string_equal(a->keep_source, source);
+}
+
+/*** image configs read on demand ***/
+
+static void test_policy_configs_unread_until_used(void **state)
+{
+    struct ptest *t = *state;
+
+    expect_policy_ok(t, "function policy(repo)\n"
+                        "  for _, tag in ipairs(repo.tags) do\n"
+                        "    keep(tag, tag.name .. tag.pushed .. tag.kind)\n"
+                        "  end\n"
+                        "end\n");
+    assert_false(repo_of(t, "team/app")->configs_read);
+    assert_false(tag_of(t, "team/app", "1.9.0")->has_created);
+}
+
+static void test_policy_configs_read_on_first_use(void **state)
+{
+    struct ptest *t = *state;
+
+    expect_policy_ok(t, "function policy(repo)\n"
+                        "  if repo.name ~= \"team/app\" then return end\n"
+                        "  for _, tag in ipairs(repo.tags) do\n"
+                        "    if tag.name == \"1.9.0\" then\n"
+                        "      keep(tag, tostring(tag.created))\n"
+                        "    end\n"
+                        "  end\n"
+                        "end\n");
+    assert_true(repo_of(t, "team/app")->configs_read);
+    assert_string_equal(tag_of(t, "team/app", "1.9.0")->keep_reason,
+                        "1732481600");
+    /* After that first use, later repositories are read before the policy
+     * runs. */
+    assert_false(repo_of(t, "solo/app")->configs_read);
+    assert_int_equal(evaluate(t, "solo/app"), 0);
+    assert_true(repo_of(t, "solo/app")->configs_read);
+}
+
+static void test_policy_pairs_lists_unread_created(void **state)
+{
+    struct ptest *t = *state;
+
+    expect_policy_ok(t, "function policy(repo)\n"
+                        "  local tag = repo.tags[1]\n"
+                        "  local seen = {}\n"
+                        "  for k in pairs(tag) do seen[k] = true end\n"
+                        "  assert(seen.created == (tag.created ~= nil))\n"
+                        "  assert(seen.platforms and seen.labels)\n"
+                        "  keep(tag)\n"
+                        "end\n");
+}
+
+static void test_policy_age_of_unread_created(void **state)
+{
+    struct ptest *t = *state;
+
+    expect_policy_ok(t, "function policy(repo)\n"
+                        "  for _, tag in ipairs(repo.tags) do\n"
+                        "    if tag.name == \"1.9.0\" then\n"
+                        "      assert(regprune.age(tag, \"created\") == "
+                        "6 * 86400)\n"
+                        "      assert(regprune.older_than(tag, \"5d\", "
+                        "\"created\"))\n"
+                        "      keep(tag)\n"
+                        "    end\n"
+                        "  end\n"
+                        "end\n");
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define TEST_UNREAD(name)                                                     \
+    cmocka_unit_test_setup_teardown(name, setup_unread, teardown)
 
 int main(int argc, char **argv)
 {
@@ -1318,6 +1425,13 @@ int main(int argc, char **argv)
         TEST(test_policy_regprune_table_read_only),
         TEST(test_policy_regex_helpers),
         TEST(test_policy_regex_invalid_pattern),
+        TEST(test_policy_sources_shared),
+        TEST_UNREAD(test_policy_tag_fields),
+        TEST_UNREAD(test_policy_sort_created),
+        TEST_UNREAD(test_policy_configs_unread_until_used),
+        TEST_UNREAD(test_policy_configs_read_on_first_use),
+        TEST_UNREAD(test_policy_pairs_lists_unread_created),
+        TEST_UNREAD(test_policy_age_of_unread_created),
     };
 
     (void)argc;
