@@ -31,6 +31,20 @@ void pathf(char *buf, size_t size, const char *fmt, ...)
     }
 }
 
+void path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+    size_t dir_len = strlen(dir), name_len = strlen(name);
+
+    if (dir_len + 1 + name_len >= size) {
+        fprintf(stderr, "regprune: fatal: path too long: %s/%s\n", dir,
+                name);
+        abort();
+    }
+    memcpy(buf, dir, dir_len);
+    buf[dir_len] = '/';
+    memcpy(buf + dir_len + 1, name, name_len + 1);
+}
+
 /* Kernels before 5.6 lack openat2; then each component is opened in turn. */
 static atomic_int have_openat2 = 1;
 

@@ -18,6 +18,9 @@
  */
 void pathf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Write dir "/" name into buf[size], or abort like pathf. Hot paths use
+ * it because formatting costs more there than the system call. */
+void path_join(char *buf, size_t size, const char *dir, const char *name);
 
 /*
  * Open relpath beneath dirfd like openat(2) with O_CLOEXEC, refusing any

@@ -238,19 +238,20 @@ static struct digest *push_digest(struct digest *v, size_t *count,
 }
 
 /*
- * Read the link file rel beneath dirfd; path names it in messages. Return
- * 0 with *d set, 1 when the file does not exist, or -1 after noting why it
- * is invalid and freezing the repository.
+ * Read the link file rel beneath dirfd, which messages name as dir/rel.
+ * Return 0 with *d set, 1 when the file does not exist, or -1 after noting
+ * why it is invalid and freezing the repository.
  */
 static int read_link(struct repo_scan *s, int dirfd, const char *rel,
-                     const char *path, struct digest *d, long long *mtime)
+                     const char *dir, struct digest *d, long long *mtime)
 {
-    char *buf = NULL;
+    char *buf = NULL, path[PATH_MAX];
     size_t len;
 
     if (path_read_file(dirfd, rel, LINK_MAX_BYTES, &buf, &len, mtime)) {
         if (errno == ENOENT)
             return 1;
+        path_join(path, sizeof(path), dir, rel);
         if (errno == EFBIG)
             note(s, NOTE_PROBLEM, path,
                  "invalid link: longer than a sha256 digest");
@@ -268,6 +269,7 @@ static int read_link(struct repo_scan *s, int dirfd, const char *rel,
         return -1;
     }
     if (digest_parse(buf, len, d) != 0) {
+        path_join(path, sizeof(path), dir, rel);
         note(s, NOTE_PROBLEM, path,
              len == 0 ? "invalid link: the file is empty; the repository is "
                         "left alone"
@@ -349,27 +351,29 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
     }
     repo->tags = xcalloc(tags.count, sizeof(*repo->tags));
     s->tag_digests = xcalloc(tags.count + 1, sizeof(*s->tag_digests));
+    /* Messages name the tags directory; paths are made only for them. */
+    pathf(path, sizeof(path), "repositories/%s/_manifests/tags", repo->name);
     for (size_t i = 0; i < tags.count; i++) {
         struct tag *t = &repo->tags[repo->tag_count];
         long long mtime;
         int rc;
-        char rel[PATH_MAX], link[PATH_MAX];
+        char rel[PATH_MAX], tag_path[PATH_MAX];
 
-        pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
-              repo->name, tags.names[i]);
         if (!valid_tag_name(tags.names[i])) {
-            note(s, NOTE_PROBLEM, path,
+            path_join(tag_path, sizeof(tag_path), path, tags.names[i]);
+            note(s, NOTE_PROBLEM, tag_path,
                  "invalid tag name; repository left alone");
             registry_freeze(repo, "a tag name is invalid");
             continue;
         }
-        pathf(rel, sizeof(rel), "%s/current/link", tags.names[i]);
-        pathf(link, sizeof(link), "%s/current/link", path);
-        rc = read_link(s, fd, rel, link, &s->tag_digests[repo->tag_count],
+        path_join(rel, sizeof(rel), tags.names[i], "current/link");
+        rc = read_link(s, fd, rel, path, &s->tag_digests[repo->tag_count],
                        &mtime);
-        if (rc == 1)
+        if (rc == 1) {
+            path_join(tag_path, sizeof(tag_path), path, tags.names[i]);
             note(s, NOTE_WARNING, NULL, "%s: the tag has no current/link, "
-                 "so the registry does not serve it; left alone", path);
+                 "so the registry does not serve it; left alone", tag_path);
+        }
         if (rc != 0)
             continue;
         t->name = tags.names[i];
@@ -398,7 +402,8 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
 {
     struct repo *repo = s->repo;
     struct name_list names, others;
-    char rel[PATH_MAX], path[PATH_MAX];
+    char rel[PATH_MAX], path[PATH_MAX], dir_path[PATH_MAX];
+    char link_rel[DIGEST_HEX_LEN + 8];
     struct digest *out = NULL;
     size_t cap = 0;
     int fd;
@@ -422,15 +427,15 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
         registry_freeze(repo, "a link directory holds something else");
     }
     name_list_free(&others);
+    /* Messages name the sha256 directory; paths are made only for them. */
+    pathf(dir_path, sizeof(dir_path), "repositories/%s/%s", repo->name, rel);
     for (size_t i = 0; i < names.count; i++) {
         struct digest d, linked;
         struct stat st;
-        char link[PATH_MAX];
         int rc;
 
-        pathf(path, sizeof(path), "repositories/%s/%s/sha256/%s",
-              repo->name, dir, names.names[i]);
         if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d)) {
+            path_join(path, sizeof(path), dir_path, names.names[i]);
             note(s, NOTE_PROBLEM, path, "directory name is not a sha256 "
                  "digest; the repository is left alone");
             registry_freeze(repo, "a link directory has an invalid name");
@@ -439,13 +444,13 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
         out = push_digest(out, count, &cap, &d);
         if (!revisions)
             continue;
-        pathf(rel, sizeof(rel), "%s/link", names.names[i]);
+        path_join(link_rel, sizeof(link_rel), names.names[i], "link");
         if (!s->verify_links &&
-            fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            fstatat(fd, link_rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISREG(st.st_mode) && st.st_size == LINK_BYTES)
             continue;
-        pathf(link, sizeof(link), "%s/link", path);
-        rc = read_link(s, fd, rel, link, &linked, NULL);
+        rc = read_link(s, fd, link_rel, dir_path, &linked, NULL);
+        path_join(path, sizeof(path), dir_path, names.names[i]);
         if (rc == 1) {
             /* A deleted revision: the directory stays, without its link. */
             note(s, NOTE_DEBUG, NULL, "%s: no link, a deleted revision",
@@ -789,7 +794,11 @@ int scan_blob_at(const struct registry *reg, uint32_t id, const char *file,
               file ? "/" : "", file ? file : "");
         return reg->v2_fd;
     }
-    pathf(rel, size, "%s%s%s", hex, file ? "/" : "", file ? file : "");
+    /* Every blob read or sized comes here, so no formatting. */
+    if (file)
+        path_join(rel, size, hex, file);
+    else
+        pathf(rel, size, "%s", hex);
     return fd;
 }
 
@@ -924,7 +933,8 @@ static struct manifest *finish_manifest(struct registry *reg,
 
     m->config = m->subject = DIGEST_NONE;
     reg->manifests[r->id] = m;
-    blob_path(reg, r->id, path, sizeof(path));
+    if (r->error || !r->parsed || r->info.kind == MANIFEST_UNKNOWN)
+        blob_path(reg, r->id, path, sizeof(path));
     if (r->error) {
         if (r->error == ENOENT)
             snprintf(err, sizeof(err), "manifest blob %s is missing", path);
