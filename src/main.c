@@ -941,7 +941,7 @@ static int run_check(const struct options *o)
         return EXIT_FAILED;
     }
     reg.problems_in_report = 1;
-    reg.verify_links = 1;
+    reg.check_layer_links = 1;
     if (scan_registry(&reg, err, sizeof(err)) != 0 ||
         (o->verify && scan_blob_store(&reg, err, sizeof(err)) != 0)) {
         log_error("%s", err);
@@ -1037,15 +1037,18 @@ static int check_expectations(struct registry *reg, const char *path)
         if (repo && repo->frozen)
             t->remove = 0;
         if ((strcmp(verdict, "delete") == 0) != t->remove) {
-            const char *reason = t->remove ? t->delete_reason
-                                           : t->keep_reason;
-            const char *source = t->remove ? t->delete_source
-                                           : t->keep_source;
+            char *reason = report_printable(t->remove ? t->delete_reason
+                                                      : t->keep_reason);
+            char *source = report_printable(t->remove ? t->delete_source
+                                                      : t->keep_source);
+
             printf("%s:%d: expected %s %s, the policy %s it: %s%s%s%s\n",
                    path, lineno, verdict, ref,
                    t->remove ? "deletes" : "keeps",
                    reason ? reason : "no verdict", source ? " (" : "",
                    source ? source : "", source ? ")" : "");
+            free(reason);
+            free(source);
             mismatches++;
         }
     }
@@ -1176,12 +1179,16 @@ static int run_explain(struct options *o)
         struct tag *t = find_tag_arg(&reg, o->args[i], &repo);
 
         printf("%s: %s\n", o->args[i], t->remove ? "delete" : "keep");
-        for (size_t e = 0; e < t->event_count; e++)
+        for (size_t e = 0; e < t->event_count; e++) {
+            char *reason = report_printable(t->events[e].reason);
+            char *source = report_printable(t->events[e].source);
+
             printf("  %-7s %s%s%s%s\n", t->events[e].call,
-                   t->events[e].reason ? t->events[e].reason : "",
-                   t->events[e].source ? " (" : "",
-                   t->events[e].source ? t->events[e].source : "",
-                   t->events[e].source ? ")" : "");
+                   reason ? reason : "", source ? " (" : "",
+                   source ? source : "", source ? ")" : "");
+            free(reason);
+            free(source);
+        }
         if (t->event_count == 0)
             printf("  no call named this tag: kept\n");
         else if (!t->remove && !t->keep && t->delete && repo->frozen)
@@ -1304,10 +1311,11 @@ static int decide(struct registry *reg, const struct options *o)
     } else if (strcmp(o->command, "gc") != 0 && select_repos(reg, o) != 0) {
         return EXIT_FAILED;
     }
-    /* The text plan shows nothing image configs hold; policies that read
-     * creation times, platforms or labels read the configs then. */
+    /* The text plan shows nothing image configs hold, and policies that
+     * read creation times, platforms or labels read the configs then. ls
+     * and the JSON reports show them. */
     if (strcmp(o->command, "gc") != 0 && !o->inventory) {
-        if (o->json || o->plan_out)
+        if (o->json || o->plan_out || strcmp(o->command, "ls") == 0)
             read_configs(reg);
         else
             describe_tags(reg);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <unistd.h>
 #include <lauxlib.h>
@@ -64,6 +65,7 @@ static void deadline_expired(int sig)
 
 static void policy_deadline_start(int64_t seconds)
 {
+    struct itimerval deadline = {{0, 0}, {0, 0}};
     struct sigaction sa;
 
     if (seconds <= 0)
@@ -72,25 +74,30 @@ static void policy_deadline_start(int64_t seconds)
     sa.sa_handler = deadline_expired;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    alarm(seconds > 86400 ? 86400 : (unsigned)seconds);
+    deadline.it_value.tv_sec = seconds > 86400 ? 86400 : (time_t)seconds;
+    setitimer(ITIMER_REAL, &deadline, NULL);
 }
 
 static void policy_deadline_stop(void)
 {
-    alarm(0);
+    static const struct itimerval off;
+
+    setitimer(ITIMER_REAL, &off, NULL);
 }
 
-void policy_need_configs(struct policy *p)
+void policy_need_configs(struct policy *p, struct repo *repo)
 {
-    unsigned left;
+    static const struct itimerval off;
+    struct itimerval left;
 
-    if (!p->repo || p->repo->configs_read || p->reg->v2_fd < 0)
+    if (!repo || repo->configs_read || p->reg->v2_fd < 0)
         return;
-    /* The deadline pauses, because reading is not the policy's time. */
-    left = alarm(0);
-    scan_repo_configs(p->reg, p->repo);
-    if (left)
-        alarm(left);
+    /* The deadline pauses, to the microsecond, because reading is not the
+     * policy's time. */
+    setitimer(ITIMER_REAL, &off, &left);
+    scan_repo_configs(p->reg, repo);
+    if (left.it_value.tv_sec || left.it_value.tv_usec)
+        setitimer(ITIMER_REAL, &left, NULL);
     p->want_configs = 1;
 }
 
@@ -178,10 +185,14 @@ static int l_readonly_pairs(lua_State *L)
     /* A tag table makes its platforms and labels before it lists them. */
     lua_getmetatable(L, 1);
     if (lua_getfield(L, -1, "__lazy") == LUA_TBOOLEAN) {
-        lua_getfield(L, 1, "created");
-        lua_getfield(L, 1, "platforms");
-        lua_getfield(L, 1, "labels");
-        lua_pop(L, 3);
+        static const char *const lazy[] = {"created", "platforms", "labels",
+                                           "siblings", "referrers",
+                                           "history", NULL};
+
+        for (size_t i = 0; lazy[i]; i++) {
+            lua_getfield(L, 1, lazy[i]);
+            lua_pop(L, 1);
+        }
     }
     lua_pop(L, 2);
     lua_getglobal(L, "next");
@@ -709,6 +720,9 @@ static int l_tag_index(lua_State *L)
 {
     struct policy *p = policy_of(L);
     size_t index = (size_t)lua_tointeger(L, lua_upvalueindex(2));
+    /* The table's own repository: a policy may keep a tag table and read
+     * it while it judges a later repository. */
+    struct repo *repo = lua_touserdata(L, lua_upvalueindex(3));
     struct history_entry *entries = NULL;
     char digest[DIGEST_TEXT_LEN + 1];
     const struct tag *t;
@@ -716,15 +730,15 @@ static int l_tag_index(lua_State *L)
     const char *key = lua_tostring(L, 2);
 
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !key ||
-        !p->repo || index >= p->repo->tag_count)
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !key || !repo ||
+        index >= repo->tag_count)
         return 1;
     lua_pop(L, 1);
-    t = &p->repo->tags[index];
+    t = &repo->tags[index];
     /* These come from image configs, which are read when a policy first
      * reads one of them. */
     if (strcmp(key, "created") == 0) {
-        policy_need_configs(p);
+        policy_need_configs(p, repo);
         if (!t->has_created) {
             lua_pushnil(L);
             return 1;
@@ -737,7 +751,7 @@ static int l_tag_index(lua_State *L)
     /* Few policies read these, and building them for every tag would
      * cost most of a tag table's memory. */
     if (strcmp(key, "platforms") == 0 || strcmp(key, "labels") == 0) {
-        policy_need_configs(p);
+        policy_need_configs(p, repo);
         if (key[0] == 'p')
             push_string_array(L, (const char *const *)t->platforms,
                               t->platform_count);
@@ -751,9 +765,9 @@ static int l_tag_index(lua_State *L)
      * only for the tags a policy asks about. */
     if (strcmp(key, "siblings") == 0 || strcmp(key, "referrers") == 0) {
         if (key[0] == 's')
-            push_siblings(L, p->repo, t);
+            push_siblings(L, repo, t);
         else
-            push_referrers(L, p->reg, p->repo, t);
+            push_referrers(L, p->reg, repo, t);
         lua_pushvalue(L, -1);
         lua_setfield(L, lua_upvalueindex(1), key);
         return 1;
@@ -762,7 +776,7 @@ static int l_tag_index(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    count = scan_tag_history(p->reg, p->repo, t, &entries);
+    count = scan_tag_history(p->reg, repo, t, &entries);
     lua_createtable(L, (int)count, 0);
     for (size_t e = 0; e < count; e++) {
         digest_to_text(&p->reg->ids.digests[entries[e].digest], digest);
@@ -812,7 +826,8 @@ static void push_tag(lua_State *L, struct registry *reg,
     lua_getmetatable(L, -1);
     lua_pushvalue(L, -3);
     lua_pushinteger(L, (lua_Integer)i);
-    lua_pushcclosure(L, l_tag_index, 2);
+    lua_pushlightuserdata(L, (void *)repo);
+    lua_pushcclosure(L, l_tag_index, 3);
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "__lazy");
@@ -963,7 +978,7 @@ int policy_evaluate(struct policy *p, struct registry *reg, struct repo *repo,
     p->reg = reg;
     p->repo = repo;
     if (p->want_configs)
-        policy_need_configs(p);
+        policy_need_configs(p, repo);
     lua_pushcfunction(L, l_build_repo);
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
         *err = xasprintf("cannot build the tables of repository %s for the "

@@ -37,10 +37,10 @@ struct policy {
 struct policy *policy_of(lua_State *L);
 
 /*
- * Make sure the image configs of the repository being evaluated are read,
- * so that its tags' creation times, platforms and labels are known.
+ * Make sure the image configs of repo are read, so that its tags' creation
+ * times, platforms and labels are known.
  */
-void policy_need_configs(struct policy *p);
+void policy_need_configs(struct policy *p, struct repo *repo);
 
 /*
  * Return the index (0-based) in p->repo->tags of the tag given as argument

@@ -117,7 +117,7 @@ static int l_sort(lua_State *L)
         lua_pop(L, 1);
     }
     if (strcmp(orders[order], "created") == 0)
-        policy_need_configs(p);
+        policy_need_configs(p, p->repo);
     keys = lua_newuserdatauv(L, (size_t)n * sizeof(*keys) + 1, 0);
     for (lua_Integer i = 1; i <= n; i++) {
         struct sort_key *k = &keys[i - 1];
@@ -647,7 +647,7 @@ static void push_tag_time(lua_State *L, struct policy *p, size_t index,
     } else if (strcmp(field, "pushed") == 0) {
         lua_pushinteger(L, (lua_Integer)t->pushed);
     } else {
-        policy_need_configs(p);
+        policy_need_configs(p, p->repo);
         if (t->has_created && t->created != 0 && t->created != EPOCH_1980)
             lua_pushinteger(L, (lua_Integer)t->created);
         else

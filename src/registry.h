@@ -128,7 +128,7 @@ struct registry {
     char *root;     /* the rootdirectory given */
     int v2_fd;      /* ROOT/docker/registry/v2 */
     int *blob_fds;  /* blobs/sha256/<xx> by first byte, or -1; or NULL */
-    int verify_links; /* scan: read every revision link, not just stat it */
+    int check_layer_links; /* scan: read every layer link as well */
     int64_t scan_started; /* wall clock, Unix seconds */
     struct digest_table ids;
     size_t ids_capacity; /* allocated length of the per-id arrays */

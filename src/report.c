@@ -334,6 +334,19 @@ static size_t name_width(const struct repo *repo)
     return width > 40 ? 40 : width;
 }
 
+char *report_printable(const char *s)
+{
+    char *copy;
+
+    if (!s)
+        return NULL;
+    copy = xstrdup(s);
+    for (unsigned char *c = (unsigned char *)copy; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return copy;
+}
+
 static void plan_repo_text(FILE *out, struct registry *reg,
                            const struct repo *repo, const char *verb,
                            int with_tags)
@@ -354,15 +367,19 @@ static void plan_repo_text(FILE *out, struct registry *reg,
     for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
         const char *verdict, *reason, *source;
-        char digest[20], pushed[32], size[32];
+        char digest[20], pushed[32], size[32], *text, *where;
 
         tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
         short_digest(reg, t->digest, digest);
         timeparse_format(t->pushed, pushed);
         report_format_size(t->size, size, sizeof(size));
+        text = report_printable(reason);
+        where = report_printable(source);
         fprintf(out, "  %-6s  %-*s  %s  %.10s  %10s  %s%s%s%s\n", verdict,
-                width, t->name, digest, pushed, size, reason,
-                source ? " (" : "", source ? source : "", source ? ")" : "");
+                width, t->name, digest, pushed, size, text,
+                where ? " (" : "", where ? where : "", where ? ")" : "");
+        free(text);
+        free(where);
     }
     for (size_t i = 0; i < repo->revision_count; i++)
         manifests += repo->revision_remove[i] == REV_REMOVE;

@@ -199,7 +199,7 @@ struct note {
 
 struct repo_scan {
     struct repo *repo;
-    int verify_links; /* read every revision link, not just stat it */
+    int check_layer_links; /* read every layer link as well */
     struct note *notes;
     size_t note_count, note_capacity;
     struct digest *tag_digests; /* one per repo->tags entry */
@@ -391,10 +391,11 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
 
 /*
  * Collect the digests under DIR/sha256/<hex>/link. The directory listing
- * names every digest, so a layer link is taken from it. A revision link
- * is also checked with fstatat, because the registry's DELETE removes
- * only the link file. A revision link of the wrong size, or every one
- * with verify_links, is read and must name its own directory.
+ * names every digest, so a layer link is taken from it; check_layer_links
+ * reads each layer link too. Every revision link is read, because the
+ * registry's DELETE removes only the link file, and because the registry
+ * serves the manifest a link names: one that names another digest than
+ * its directory freezes the repository and keeps that manifest.
  */
 static struct digest *scan_links(struct repo_scan *s, int repo_fd,
                                  const char *dir, int revisions,
@@ -431,7 +432,6 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
     pathf(dir_path, sizeof(dir_path), "repositories/%s/%s", repo->name, rel);
     for (size_t i = 0; i < names.count; i++) {
         struct digest d, linked;
-        struct stat st;
         int rc;
 
         if (digest_parse_hex(names.names[i], strlen(names.names[i]), &d)) {
@@ -442,19 +442,16 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
             continue;
         }
         out = push_digest(out, count, &cap, &d);
-        if (!revisions)
+        if (!revisions && !s->check_layer_links)
             continue;
         path_join(link_rel, sizeof(link_rel), names.names[i], "link");
-        if (!s->verify_links &&
-            fstatat(fd, link_rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode) && st.st_size == LINK_BYTES)
-            continue;
         rc = read_link(s, fd, link_rel, dir_path, &linked, NULL);
         path_join(path, sizeof(path), dir_path, names.names[i]);
         if (rc == 1) {
-            /* A deleted revision: the directory stays, without its link. */
-            note(s, NOTE_DEBUG, NULL, "%s: no link, a deleted revision",
-                 path);
+            /* A deleted revision or layer link: the directory stays,
+             * without its link. */
+            note(s, NOTE_DEBUG, NULL, "%s: no link, %s", path,
+                 revisions ? "a deleted revision" : "an unlinked layer");
             (*count)--;
             continue;
         }
@@ -1238,7 +1235,7 @@ static void scan_repos(struct registry *reg, struct repo_list *list,
         for (size_t k = 0; k < n; k++) {
             memset(&scans[k], 0, sizeof(scans[k]));
             scans[k].repo = &list->repos[done + k];
-            scans[k].verify_links = reg->verify_links;
+            scans[k].check_layer_links = reg->check_layer_links;
         }
         log_progress("reading repository %zu of %zu", done + 1,
                      list->count);

@@ -331,12 +331,47 @@ test_revision_link_naming_another_digest() {
         fail "check does not report the link: $out"
     grep -qF "$(revdir team/app "$v1")" "$work/out" ||
         fail "check does not name the revision: $out"
-    # A link of another size is read during a prune as well.
-    printf 'sha256:%s\n' "$v2hex" >"$v2/$(revdir team/app "$v1")/link"
+    # The registry serves v1.1.0's manifest under v1.0.0's digest, so a
+    # prune that deletes both tags must leave the repository alone.
     echo "$keep_one" >"$work/p.lua"
+    rp prune --policy "$work/p.lua"
+    expect_rc 3
+    expect_err "link names another digest than its directory"
+    exists "$(blob "$v1")" "$(blob "$v2hex")" "$(revdir team/app "$v1")" \
+        "$(revdir team/app "$v2hex")" "$(tagdir team/app v1.0.0)"
+    # A link of another size is invalid.
+    printf 'sha256:%s\n' "$v2hex" >"$v2/$(revdir team/app "$v1")/link"
     rp prune --policy "$work/p.lua" --dry-run
     expect_rc 3
     expect_err "invalid link"
+}
+
+# ls shows what the image configs hold: creation time and platform.
+test_ls_shows_config_fields() {
+    mk t < <(basic_spec)
+    rp --now "$NOW" ls
+    expect_rc 0
+    grep -E '^  v1\.0\.0 .* created [0-9]{4}-[0-9]{2}-[0-9]{2} .* linux/amd64$' \
+        "$work/out" >/dev/null ||
+        fail "ls lacks the creation time or platform of v1.0.0: $(cat "$work/out")"
+}
+
+# check reads every _layers link: the registry cannot serve a layer whose
+# link is invalid or names another blob.
+test_check_reports_bad_layer_links() {
+    mk t < <(basic_spec)
+    local a1 base
+    a1=$(ls "$v2/repositories/team/app/_layers/sha256" | head -1)
+    base=$(ls "$v2/repositories/team/app/_layers/sha256" | tail -1)
+    echo garbage >"$v2/$(layerdir team/app "$a1")/link"
+    printf 'sha256:%s' "$a1" >"$v2/$(layerdir team/app "$base")/link"
+    rp check
+    expect_rc 3
+    grep -qF "$(layerdir team/app "$a1")/link: invalid link" "$work/out" ||
+        fail "check does not report the invalid layer link: $out"
+    grep -qF "$(layerdir team/app "$base"): link names another digest" \
+        "$work/out" ||
+        fail "check does not report the layer link naming $a1: $out"
 }
 
 # The number of threads changes neither the report nor what is removed.
@@ -997,6 +1032,31 @@ test_control_characters_escaped() {
     *$'\e'*) fail "an escape character reached stderr" ;;
     esac
     expect_err "evil?[31m"
+}
+
+# A reason cannot forge a report line or reach the terminal as an escape
+# sequence; the JSON report keeps it whole.
+test_reason_control_characters_escaped() {
+    mk t < <(basic_spec)
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    keep(t, "fine\nsummary: forged\27[31m")
+  end
+end
+LUA
+    rp prune --policy "$work/p.lua" --dry-run
+    expect_rc 0
+    if grep -q '^summary: forged' "$work/out"; then
+        fail "a reason started a line of its own: $out"
+    fi
+    case "$out" in
+    *$'\e'*) fail "an escape character reached the text report" ;;
+    esac
+    grep -qF 'fine?summary: forged?[31m' "$work/out" ||
+        fail "the reason is not shown with ? for control characters: $out"
+    rp prune --policy "$work/p.lua" --dry-run --json
+    jq_true '[.repositories[].tags[].reason] | all(. == "fine\nsummary: forged\u001b[31m")'
 }
 
 test_symlinked_tag_freezes_repo() {

@@ -904,8 +904,14 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
     # write to.
     chmod 755 "$WORK"
     mkdir -m 1777 "$WORK/shared"
-    TEST_WORK=$WORK/shared REGPRUNE_USER=nobody run_wrapper other-user \
-        --dry-run
+    # Copies of regprune and the policy, since nobody may not be able to
+    # enter the directory of the source tree (a clone under /root, say).
+    cp "$REGPRUNE" "$KEEP_LAST" "$WORK/shared/"
+    chmod 755 "$WORK/shared/$(basename "$REGPRUNE")"
+    chmod 644 "$WORK/shared/$(basename "$KEEP_LAST")"
+    TEST_WORK=$WORK/shared TEST_REGPRUNE=$WORK/shared/$(basename "$REGPRUNE") \
+        REGPRUNE_POLICY=$WORK/shared/$(basename "$KEEP_LAST") \
+        REGPRUNE_USER=nobody run_wrapper other-user --dry-run
     check_status "REGPRUNE_USER: dry run exit status 0" 0 other-user
     check_equal "REGPRUNE_USER: regprune runs as nobody" nobody \
         "$(contents "$WORK/shared/probe-user")"

@@ -1354,6 +1354,38 @@ static void test_policy_age_of_unread_created(void **state)
                         "end\n");
 }
 
+/* A tag table kept from an earlier repository still describes its own
+ * tag, not the tag at the same position of the repository judged now. */
+static void test_policy_kept_table_own_repo(void **state)
+{
+    struct ptest *t = *state;
+    const struct tag *only;
+    char expected[64];
+
+    write_policy(t, 0, "local saved\n"
+                       "function policy(repo)\n"
+                       "  if repo.name == \"solo/app\" then\n"
+                       "    saved = repo.tags[1]\n"
+                       "    return\n"
+                       "  end\n"
+                       "  for _, tag in ipairs(repo.tags) do\n"
+                       "    keep(tag, saved.name .. \" \" .. "
+                       "tostring(saved.created) .. \" \" .. "
+                       "#saved.siblings)\n"
+                       "  end\n"
+                       "end\n");
+    if (load(t) != 0)
+        fail_msg("policy failed to load: %s", t->err);
+    assert_int_equal(evaluate(t, "solo/app"), 0);
+    assert_int_equal(evaluate(t, "team/app"), 0);
+    only = tag_of(t, "solo/app", "only");
+    assert_true(only->has_created);
+    snprintf(expected, sizeof(expected), "only %lld 0",
+             (long long)only->created);
+    assert_string_equal(tag_of(t, "team/app", "1.9.0")->keep_reason,
+                        expected);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 #define TEST_UNREAD(name)                                                     \
     cmocka_unit_test_setup_teardown(name, setup_unread, teardown)
@@ -1432,6 +1464,8 @@ int main(int argc, char **argv)
         TEST_UNREAD(test_policy_configs_read_on_first_use),
         TEST_UNREAD(test_policy_pairs_lists_unread_created),
         TEST_UNREAD(test_policy_age_of_unread_created),
+        TEST(test_policy_kept_table_own_repo),
+        TEST_UNREAD(test_policy_kept_table_own_repo),
     };
 
     (void)argc;
