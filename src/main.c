@@ -833,9 +833,15 @@ static int run_policies(struct registry *reg, const struct options *o,
     for (size_t i = 0; i < file_count; i++) {
         paths[i] = find_policy(files[i]);
         if (!paths[i]) {
-            log_error("policy '%s' not found: no such file, and no %s.lua "
+            size_t len = strlen(files[i]);
+            int has_suffix = len > 4 &&
+                             strcmp(files[i] + len - 4, ".lua") == 0;
+
+            log_error("policy '%s' not found: no such file, and no %s%s "
                       "among the shipped policies ($REGPRUNE_POLICY_PATH, "
-                      "%s/policies)", files[i], files[i], REGPRUNE_DATADIR);
+                      "the policies/ beside or above the program, %s/"
+                      "policies)", files[i], files[i],
+                      has_suffix ? "" : ".lua", REGPRUNE_DATADIR);
             for (size_t j = 0; j < i; j++)
                 free(paths[j]);
             free(paths);

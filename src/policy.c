@@ -402,13 +402,29 @@ static void open_sandbox(lua_State *L, const struct policy_options *opt)
     lua_setfield(L, -2, "regprune");
 }
 
+/*
+ * Read a policy file, as the lua program would take it: a UTF-8 byte order
+ * mark is dropped, and a first line starting with '#' (such as "#!") is
+ * blanked, which keeps the line numbers.
+ */
 static char *read_policy_file(const char *path, size_t *len, char **err)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO with no writer must not hang the run. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f;
     char *buf;
 
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        *err = xasprintf("cannot read policy %s: not a regular file", path);
+        return NULL;
+    }
+    f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
         *err = xasprintf("cannot open policy %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     buf = xmalloc(POLICY_MAX_BYTES + 1);
@@ -423,6 +439,13 @@ static char *read_policy_file(const char *path, size_t *len, char **err)
         return NULL;
     }
     fclose(f);
+    if (*len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        memmove(buf, buf + 3, *len - 3);
+        *len -= 3;
+    }
+    if (*len > 0 && buf[0] == '#')
+        for (size_t i = 0; i < *len && buf[i] != '\n'; i++)
+            buf[i] = ' ';
     return buf;
 }
 

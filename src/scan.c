@@ -391,11 +391,11 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
 
 /*
  * Collect the digests under DIR/sha256/<hex>/link. The directory listing
- * names every digest, so a layer link is taken from it; check_layer_links
- * reads each layer link too. Every revision link is read, because the
- * registry's DELETE removes only the link file, and because the registry
- * serves the manifest a link names: one that names another digest than
- * its directory freezes the repository and keeps that manifest.
+ * names every digest, so a layer link is taken from it, and read only
+ * with check_layer_links. Every revision link is read, because the
+ * registry's DELETE removes only the link file and because the registry
+ * serves the manifest a link names. A link that names another digest
+ * than its directory freezes the repository and keeps that manifest.
  */
 static struct digest *scan_links(struct repo_scan *s, int repo_fd,
                                  const char *dir, int revisions,

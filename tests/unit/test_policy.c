@@ -1266,6 +1266,23 @@ static void test_policy_regex_invalid_pattern(void **state)
     expect_err_contains(t, location(t, 0, 2));
 }
 
+/* A byte order mark and a "#!" first line load as the lua program takes
+ * them, and line numbers stay those of the file. */
+static void test_policy_bom_and_shebang(void **state)
+{
+    static const char src[] = "\xef\xbb\xbf#!/usr/bin/env lua\n"
+                              "function policy(repo)\n"
+                              "  error(\"stop\")\n"
+                              "end\n";
+    struct ptest *t = *state;
+
+    write_policy_bytes(t, 0, src, sizeof(src) - 1);
+    if (load(t) != 0)
+        fail_msg("policy failed to load: %s", t->err);
+    assert_int_equal(evaluate(t, "team/app"), -1);
+    expect_err_contains(t, location(t, 0, 3));
+}
+
 /* Tags judged by the same line share one copy of its "file:line". */
 static void test_policy_sources_shared(void **state)
 {
@@ -1458,6 +1475,7 @@ int main(int argc, char **argv)
         TEST(test_policy_regex_helpers),
         TEST(test_policy_regex_invalid_pattern),
         TEST(test_policy_sources_shared),
+        TEST(test_policy_bom_and_shebang),
         TEST_UNREAD(test_policy_tag_fields),
         TEST_UNREAD(test_policy_sort_created),
         TEST_UNREAD(test_policy_configs_unread_until_used),
