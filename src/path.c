@@ -40,7 +40,8 @@ void path_join(char *buf, size_t size, const char *dir, const char *name)
                 name);
         abort();
     }
-    memcpy(buf, dir, dir_len);
+    /* The terminating NUL comes with name below. */
+    memcpy(buf, dir, dir_len); // NOLINT(bugprone-not-null-terminated-result)
     buf[dir_len] = '/';
     memcpy(buf + dir_len + 1, name, name_len + 1);
 }
