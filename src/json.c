@@ -162,7 +162,6 @@ static int parse_escape(struct parser *p)
     return 0;
 }
 
-/* A string at the opening quote; adds its token. */
 /*
  * Return the position of the first byte from pos on that a string cannot
  * hold as it is ('"', '\\', a control character or a byte of a multibyte
@@ -190,6 +189,7 @@ static size_t skip_plain(const unsigned char *s, size_t pos, size_t len)
     return pos;
 }
 
+/* A string at the opening quote; adds its token. */
 static int parse_string(struct parser *p)
 {
     uint32_t index;

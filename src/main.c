@@ -759,6 +759,14 @@ static void describe_tags(struct registry *reg)
 #define REGPRUNE_DATADIR "/usr/local/share/regprune"
 #endif
 
+/* Whether name ends in ".lua". */
+static int has_lua_suffix(const char *name)
+{
+    size_t len = strlen(name);
+
+    return len > 4 && strcmp(name + len - 4, ".lua") == 0;
+}
+
 /*
  * Find a policy given by name, such as keep-last: NAME.lua in
  * $REGPRUNE_POLICY_PATH (directories separated by ':'), beside the
@@ -772,8 +780,7 @@ static char *find_policy(const char *name)
     size_t count = 0;
     ssize_t n;
     const char *env = getenv("REGPRUNE_POLICY_PATH");
-    int has_suffix = strlen(name) > 4 &&
-                     strcmp(name + strlen(name) - 4, ".lua") == 0;
+    int has_suffix = has_lua_suffix(name);
 
     if (access(name, R_OK) == 0 || strchr(name, '/'))
         return xstrdup(name);
@@ -833,15 +840,12 @@ static int run_policies(struct registry *reg, const struct options *o,
     for (size_t i = 0; i < file_count; i++) {
         paths[i] = find_policy(files[i]);
         if (!paths[i]) {
-            size_t len = strlen(files[i]);
-            int has_suffix = len > 4 &&
-                             strcmp(files[i] + len - 4, ".lua") == 0;
-
             log_error("policy '%s' not found: no such file, and no %s%s "
                       "among the shipped policies ($REGPRUNE_POLICY_PATH, "
                       "the policies/ beside or above the program, %s/"
                       "policies)", files[i], files[i],
-                      has_suffix ? "" : ".lua", REGPRUNE_DATADIR);
+                      has_lua_suffix(files[i]) ? "" : ".lua",
+                      REGPRUNE_DATADIR);
             for (size_t j = 0; j < i; j++)
                 free(paths[j]);
             free(paths);

@@ -311,10 +311,10 @@ static int record_verdict(lua_State *L, enum verdict_call call)
     size_t index = policy_check_tag(L, p, 1, names[call]);
     const char *reason = luaL_optstring(L, 2, NULL);
     struct tag *t = &p->repo->tags[index];
+    const char *source = caller_source(L, p->reg);
 
     if (p->opt->record_events)
-        registry_add_event(t, names[call], reason,
-                           caller_source(L, p->reg));
+        registry_add_event(t, names[call], reason, source);
     switch (call) {
     case CALL_PROTECT:
         if (t->protect)
@@ -323,21 +323,21 @@ static int record_verdict(lua_State *L, enum verdict_call call)
         free(t->keep_reason);
         t->protect = t->keep = 1;
         t->keep_reason = xstrdup(reason ? reason : "protected by policy");
-        t->keep_source = caller_source(L, p->reg);
+        t->keep_source = source;
         break;
     case CALL_KEEP:
         if (t->keep)
             break;
         t->keep = 1;
         t->keep_reason = xstrdup(reason ? reason : "kept by policy");
-        t->keep_source = caller_source(L, p->reg);
+        t->keep_source = source;
         break;
     case CALL_DELETE:
         if (t->delete)
             break;
         t->delete = 1;
         t->delete_reason = xstrdup(reason ? reason : "deleted by policy");
-        t->delete_source = caller_source(L, p->reg);
+        t->delete_source = source;
         break;
     }
     return 0;

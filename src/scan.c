@@ -386,9 +386,6 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
     name_list_free(&others);
 }
 
-/* "sha256:" and 64 hex digits, the size of every valid link file. */
-#define LINK_BYTES (7 + DIGEST_HEX_LEN)
-
 /*
  * Collect the digests under DIR/sha256/<hex>/link. The directory listing
  * names every digest, so a layer link is taken from it, and read only
@@ -446,10 +443,10 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
             continue;
         path_join(link_rel, sizeof(link_rel), names.names[i], "link");
         rc = read_link(s, fd, link_rel, dir_path, &linked, NULL);
-        path_join(path, sizeof(path), dir_path, names.names[i]);
         if (rc == 1) {
             /* A deleted revision or layer link: the directory stays,
              * without its link. */
+            path_join(path, sizeof(path), dir_path, names.names[i]);
             note(s, NOTE_DEBUG, NULL, "%s: no link, %s", path,
                  revisions ? "a deleted revision" : "an unlinked layer");
             (*count)--;
@@ -458,6 +455,7 @@ static struct digest *scan_links(struct repo_scan *s, int repo_fd,
         /* An invalid link froze the repository; its manifest still counts,
          * so that the blobs it references stay. */
         if (rc == 0 && memcmp(&linked, &d, sizeof(d)) != 0) {
+            path_join(path, sizeof(path), dir_path, names.names[i]);
             note(s, NOTE_PROBLEM, path,
                  "link names another digest than its directory");
             registry_freeze(repo, "a link names the wrong digest");

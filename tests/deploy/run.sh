@@ -904,8 +904,8 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
     # write to.
     chmod 755 "$WORK"
     mkdir -m 1777 "$WORK/shared"
-    # Copies of regprune and the policy, since nobody may not be able to
-    # enter the directory of the source tree (a clone under /root, say).
+    # Copies of regprune and the policy, because the user nobody cannot
+    # enter every source tree's directory (a clone under /root, say).
     cp "$REGPRUNE" "$KEEP_LAST" "$WORK/shared/"
     chmod 755 "$WORK/shared/$(basename "$REGPRUNE")"
     chmod 644 "$WORK/shared/$(basename "$KEEP_LAST")"
