@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,20 @@ int path_open_dir(int dirfd, const char *relpath)
     return path_open(dirfd, relpath, O_RDONLY | O_DIRECTORY);
 }
 
+/* fstat fd to tell a FIFO, device or directory from an empty file. */
+static int check_regular(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    return 0;
+}
+
 int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
                    char **buf, size_t *len, long long *mtime)
 {
@@ -128,52 +143,54 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
     int fd, saved;
 
     /* O_NONBLOCK: opening a FIFO put in a file's place must not wait for
-     * a writer; fstat then rejects it. */
+     * a writer; the file type check below then rejects it. */
     fd = path_open(dirfd, relpath, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return -1;
-    if (fstat(fd, &st) != 0)
-        goto fail;
-    if (!S_ISREG(st.st_mode)) {
-        errno = EISDIR;
-        goto fail;
+    if (mtime) {
+        if (fstat(fd, &st) != 0)
+            goto fail;
+        if (!S_ISREG(st.st_mode)) {
+            errno = EISDIR;
+            goto fail;
+        }
+        *mtime = (long long)st.st_mtim.tv_sec;
     }
-    if ((unsigned long long)st.st_size > max_bytes) {
-        errno = EFBIG;
-        goto fail;
-    }
-    /* Ask for one byte more than the size, to see a file that grew
-     * meanwhile. A read that returns just the size has reached the end,
-     * so no further read is needed to see EOF. */
-    cap = (size_t)st.st_size + 1;
+    /*
+     * No fstat for the size: a read of a regular file returns fewer bytes
+     * than asked only at its end, so one read into a buffer larger than
+     * the file returns all of it. Link files and most manifests fit the
+     * first buffer, and a full buffer grows before the next read.
+     */
+    cap = max_bytes < 4096 ? max_bytes + 1 : 4096;
     data = xmalloc(cap + 1);
     for (;;) {
         ssize_t n = read(fd, data + used, cap - used);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            /* EAGAIN comes from a FIFO with a writer: not a regular file. */
+            if (errno == EAGAIN)
+                check_regular(fd);
             goto fail;
         }
-        if (n == 0)
-            break;
         used += (size_t)n;
-        if (used == (size_t)st.st_size && used > 0)
+        if (used < cap)
             break;
-        if (used == cap) {
-            if (cap > max_bytes) {
-                errno = EFBIG;
-                goto fail;
-            }
-            cap *= 2;
-            data = xrealloc(data, cap + 1);
+        if (used > max_bytes) {
+            errno = EFBIG;
+            goto fail;
         }
+        cap = cap > max_bytes / 2 ? max_bytes + 1 : cap * 2;
+        data = xrealloc(data, cap + 1);
     }
+    /* Nothing read: an empty file, or a FIFO or device in its place. */
+    if (used == 0 && !mtime && check_regular(fd) != 0)
+        goto fail;
     close(fd);
     data[used] = '\0';
     *buf = data;
     *len = used;
-    if (mtime)
-        *mtime = (long long)st.st_mtim.tv_sec;
     return 0;
 
 fail:
@@ -234,45 +251,80 @@ int path_unlink(int dirfd, const char *relpath, int flags)
     return rc;
 }
 
-static int remove_dir_contents(int fd)
+/* The header of each entry getdents64(2) returns. */
+struct linux_dirent64 {
+    uint64_t d_ino; /* cppcheck-suppress unusedStructMember */
+    int64_t d_off;  /* cppcheck-suppress unusedStructMember */
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+void path_dir_init(struct path_dir *d, int fd)
 {
-    DIR *dir = fdopendir(fd);
-    struct dirent *ent;
+    d->fd = fd;
+    d->pos = d->end = 0;
+}
+
+const char *path_dir_next(struct path_dir *d, unsigned char *type)
+{
+    for (;;) {
+        struct linux_dirent64 *ent;
+        struct stat st;
+
+        if (d->pos >= d->end) {
+            long n = syscall(SYS_getdents64, d->fd, d->buf, sizeof(d->buf));
+            if (n <= 0) {
+                if (n == 0)
+                    errno = 0;
+                return NULL;
+            }
+            d->pos = 0;
+            d->end = n;
+        }
+        ent = (struct linux_dirent64 *)(void *)(d->buf + d->pos);
+        d->pos += ent->d_reclen;
+        if (ent->d_name[0] == '.' &&
+            (ent->d_name[1] == '\0' ||
+             (ent->d_name[1] == '.' && ent->d_name[2] == '\0')))
+            continue;
+        *type = ent->d_type;
+        if (*type == DT_UNKNOWN)
+            *type = fstatat(d->fd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW)
+                        ? DT_UNKNOWN
+                        : IFTODT(st.st_mode);
+        return ent->d_name;
+    }
+}
+
+/*
+ * Remove each entry of directory fd, and close fd. A subdirectory goes as
+ * path_remove_dir_of(entry, only) removes it; with only, so does every
+ * other entry. Return 0, or -1 with errno set by the first failure.
+ */
+static int remove_entries(int fd, const char *only)
+{
+    struct path_dir dir;
+    const char *name;
+    unsigned char type;
     int rc = 0, saved = 0;
 
-    if (!dir) {
-        close(fd);
-        return -1;
-    }
-    while ((ent = readdir(dir)) != NULL) {
-        int is_dir;
-
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        is_dir = ent->d_type == DT_DIR;
-        if (ent->d_type == DT_UNKNOWN) {
-            struct stat st;
-            if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW))
-                is_dir = 0;
-            else
-                is_dir = S_ISDIR(st.st_mode);
-        }
-        if (is_dir) {
-            int sub = openat(dirfd(dir), ent->d_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0 || remove_dir_contents(sub) != 0 ||
-                checked_unlinkat(dirfd(dir), ent->d_name, AT_REMOVEDIR) != 0) {
-                if (!rc)
-                    saved = errno;
-                rc = -1;
-            }
-        } else if (checked_unlinkat(dirfd(dir), ent->d_name, 0) != 0) {
-            if (!rc)
-                saved = errno;
+    path_dir_init(&dir, fd);
+    while ((name = path_dir_next(&dir, &type)) != NULL) {
+        int failed = only || type == DT_DIR
+                         ? path_remove_dir_of(fd, name, only)
+                         : checked_unlinkat(fd, name, 0);
+        /* An entry gone meanwhile counts as removed. */
+        if (failed && errno != ENOENT && !rc) {
+            saved = errno;
             rc = -1;
         }
     }
-    closedir(dir);
+    if (errno && !rc) {
+        saved = errno;
+        rc = -1;
+    }
+    close(fd);
     errno = saved;
     return rc;
 }
@@ -315,7 +367,20 @@ int path_remove_dir_of(int dirfd, const char *relpath, const char *only)
             return -1;
         return 0;
     }
-    if (remove_dir_contents(fd) != 0)
+    if (remove_entries(fd, NULL) != 0)
+        return -1;
+    if (path_unlink(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return -1;
+    return 0;
+}
+
+int path_remove_dirs_of(int dirfd, const char *relpath, const char *only)
+{
+    int fd = path_open(dirfd, relpath, O_RDONLY | O_DIRECTORY);
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (remove_entries(fd, only) != 0)
         return -1;
     if (path_unlink(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
         return -1;

@@ -35,13 +35,34 @@ int path_open_dir(int dirfd, const char *relpath);
 /*
  * Read a whole regular file beneath dirfd into a new NUL-terminated buffer
  * of at most max_bytes. Return 0 and set *buf, *len and *mtime (may be
- * NULL); -1 with errno set (EFBIG when larger than max_bytes).
+ * NULL); -1 with errno set (EFBIG when larger than max_bytes, EISDIR
+ * when not a regular file).
  */
 int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
                    char **buf, size_t *len, long long *mtime);
 
 /* Test hook before each removal; see REGPRUNE_CRASH_AFTER in path.c. */
 void path_crash_point(void);
+
+/*
+ * A directory listed with getdents64(2) directly, which needs neither the
+ * descriptor checks of fdopendir(3) nor a DIR of its own. The caller owns
+ * fd and closes it.
+ */
+struct path_dir {
+    int fd;
+    long pos, end;
+    _Alignas(8) char buf[8192];
+};
+
+void path_dir_init(struct path_dir *d, int fd);
+/*
+ * The next entry's name, "." and ".." left out, and its type (DT_DIR,
+ * DT_REG, ...; a file system that does not tell gets an fstatat, and
+ * DT_UNKNOWN when that fails too). NULL at the end, with errno 0, or
+ * after a failed read, with errno set.
+ */
+const char *path_dir_next(struct path_dir *d, unsigned char *type);
 
 /*
  * unlinkat(2) relpath beneath dirfd with flags, resolving its parent
@@ -61,6 +82,13 @@ int path_remove_tree(int dirfd, const char *relpath);
  * directory is listed only when something else is left in it.
  */
 int path_remove_dir_of(int dirfd, const char *relpath, const char *only);
+
+/*
+ * Remove directory relpath beneath dirfd, each of whose entries is removed
+ * as path_remove_dir_of(entry, only) removes it. A missing relpath is not
+ * an error. Return 0, or -1 with errno set.
+ */
+int path_remove_dirs_of(int dirfd, const char *relpath, const char *only);
 
 /*
  * Remove the directory relpath beneath dirfd and then each parent up to

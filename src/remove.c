@@ -131,27 +131,6 @@ static int remove_path(const struct remove_options *opt,
     return removal_done(opt, reg, r, path, rc == 0 ? 0 : errno);
 }
 
-/* A tag re-pointed since the scan belongs to a push we did not see. */
-static int tag_unchanged(struct registry *reg, struct repo *repo,
-                         const struct tag *t)
-{
-    char path[PATH_MAX];
-    char *buf;
-    size_t len;
-    struct digest d;
-    int same;
-
-    pathf(path, sizeof(path),
-             "repositories/%s/_manifests/tags/%s/current/link", repo->name,
-             t->name);
-    if (path_read_file(reg->v2_fd, path, 256, &buf, &len, NULL) != 0)
-        return errno == ENOENT ? 1 : 0;
-    same = digest_parse(buf, len, &d) == 0 &&
-           memcmp(&d, &reg->ids.digests[t->digest], sizeof(d)) == 0;
-    free(buf);
-    return same;
-}
-
 /* Keep everything of repo from here on; its blobs stay live. */
 static void hold_repo(struct repo *repo)
 {
@@ -159,186 +138,345 @@ static void hold_repo(struct repo *repo)
     memset(repo->layer_remove, 0, repo->layer_count);
 }
 
-static size_t remove_tags(const struct remove_options *opt,
-                          struct registry *reg, int *drift)
-{
-    char path[PATH_MAX];
-    size_t failed = 0;
-
-    for (size_t r = 0; r < reg->repo_count; r++) {
-        struct repo *repo = &reg->repos[r];
-        for (size_t i = 0; i < repo->tag_count; i++) {
-            struct tag *t = &repo->tags[i];
-            if (!t->remove)
-                continue;
-            pathf(path, sizeof(path), "repositories/%s/_manifests/tags/%s",
-                  repo->name, t->name);
-            if (!tag_unchanged(reg, repo, t)) {
-                registry_problem(reg, repo->name, path,
-                                 "tag changed since the scan (a push?); "
-                                 "left alone, and no blob is deleted in "
-                                 "this run");
-                t->remove = 0;
-                hold_repo(repo);
-                *drift = 1;
-                failed++;
-                continue;
-            }
-            struct removal what = {"tag", repo->name, t->digest, -1, t};
-            if (remove_path(opt, reg, &what, path) != 0) {
-                t->remove = 0;
-                hold_repo(repo);
-                failed++;
-            }
-        }
-    }
-    return failed;
-}
-
 /* Drop history entries of remaining tags that name removed revisions. */
 static void remove_history(const struct remove_options *opt,
                            struct registry *reg, struct repo *repo)
 {
-    char rel[PATH_MAX];
+    char tags[PATH_MAX];
+    int tags_fd;
 
+    pathf(tags, sizeof(tags), "repositories/%s/_manifests/tags", repo->name);
+    tags_fd = path_open_dir(reg->v2_fd, tags);
+    if (tags_fd < 0)
+        return;
     for (size_t i = 0; i < repo->tag_count; i++) {
         struct tag *t = &repo->tags[i];
-        struct dirent *ent;
-        DIR *dir;
+        struct path_dir dir;
+        char rel[PATH_MAX];
+        const char *name;
+        unsigned char type;
         int fd;
 
         if (t->remove)
             continue;
-        pathf(rel, sizeof(rel),
-                 "repositories/%s/_manifests/tags/%s/index/sha256",
-                 repo->name, t->name);
-        fd = path_open_dir(reg->v2_fd, rel);
-        if (fd < 0 || !(dir = fdopendir(fd))) {
-            if (fd >= 0)
-                close(fd);
+        path_join(rel, sizeof(rel), t->name, "index/sha256");
+        fd = path_open_dir(tags_fd, rel);
+        if (fd < 0)
             continue;
-        }
-        while ((ent = readdir(dir)) != NULL) {
+        path_dir_init(&dir, fd);
+        while ((name = path_dir_next(&dir, &type)) != NULL) {
             struct digest d;
             uint32_t id;
             long pos;
             char path[PATH_MAX + 300];
 
-            if (digest_parse_hex(ent->d_name, strlen(ent->d_name), &d))
+            if (digest_parse_hex(name, strlen(name), &d))
                 continue;
             id = digest_table_find(&reg->ids, &d);
             if (id == DIGEST_NONE ||
                 (pos = registry_find_revision(repo, id)) < 0 ||
                 repo->revision_remove[pos] != REV_REMOVE)
                 continue;
-            pathf(path, sizeof(path), "%s/%s", rel, ent->d_name);
+            pathf(path, sizeof(path), "%s/%s/%s", tags, rel, name);
             struct removal what = {"tag history", repo->name, id, -1, NULL};
-            remove_path(opt, reg, &what, path);
+            if (opt && opt->trash_fd >= 0)
+                remove_path(opt, reg, &what, path);
+            else
+                removal_done(opt, reg, &what, path,
+                             path_remove_dir_of(fd, name, "link") == 0
+                                 ? 0
+                                 : errno);
         }
-        closedir(dir);
+        close(fd);
     }
+    close(tags_fd);
 }
 
 /* Removals handed to the worker pool together. */
 #define REMOVAL_BATCH 1024
 
-enum { ITEM_REVISION, ITEM_LAYER };
+/* Directories a batch keeps open, each the parent of some of its items. */
+#define BATCH_PARENTS 32
 
-/* Revisions or layer links to remove, each a path under v2. */
+enum { ITEM_TAG, ITEM_REVISION, ITEM_LAYER };
+
+static const char *const item_parent[] = {
+    [ITEM_TAG] = "_manifests/tags",
+    [ITEM_REVISION] = "_manifests/revisions/sha256",
+    [ITEM_LAYER] = "_layers/sha256",
+};
+
+/*
+ * Tags, revisions or layer links to remove. Each item is a directory under
+ * a parent that the batch opens once, such as a repository's
+ * _layers/sha256, so that a worker resolves only the item's own name.
+ */
 struct removal_batch {
     const struct remove_options *opt;
     struct registry *reg;
-    size_t count, failed;
+    size_t count, failed, parent_count;
+    int drift; /* a tag changed since the scan */
     struct {
-        char *path;
-        struct repo *repo;
-        size_t index; /* in repo->revisions or repo->layers */
+        int fd; /* -1 when it cannot be opened */
+        const struct repo *repo;
         int kind;
+    } parents[BATCH_PARENTS];
+    struct {
+        char *path;   /* under v2, for messages and the trash */
+        size_t name;  /* offset of the last component in path */
+        struct repo *repo;
+        size_t index; /* in repo->tags, ->revisions or ->layers */
+        int kind;
+        int parent;   /* in parents */
         int error;
+        int changed;  /* a tag re-pointed since the scan */
     } items[REMOVAL_BATCH];
 };
+
+/* A tag re-pointed since the scan belongs to a push we did not see. */
+static int tag_unchanged(const struct registry *reg, int dirfd,
+                         const char *rel, const struct tag *t)
+{
+    char link[PATH_MAX];
+    char *buf;
+    size_t len;
+    struct digest d;
+    int same;
+
+    path_join(link, sizeof(link), rel, "current/link");
+    if (path_read_file(dirfd, link, 256, &buf, &len, NULL) != 0)
+        return errno == ENOENT ? 1 : 0;
+    same = digest_parse(buf, len, &d) == 0 &&
+           memcmp(&d, &reg->ids.digests[t->digest], sizeof(d)) == 0;
+    free(buf);
+    return same;
+}
+
+/*
+ * Remove tag directory rel beneath dirfd. A tag contains its history,
+ * index/sha256/<hex>/link, and current/link. Each is removed by name,
+ * history first, and the directory is listed only when more is left.
+ */
+static int remove_tag_dir(int dirfd, const char *rel)
+{
+    int fd = path_open_dir(dirfd, rel), index;
+    int rc;
+
+    if (fd < 0)
+        return path_remove_tree(dirfd, rel);
+    index = path_open_dir(fd, "index");
+    rc = (index >= 0 ? path_remove_dirs_of(index, "sha256", "link") == 0
+                     : errno == ENOENT) &&
+         (path_unlink(fd, "index", AT_REMOVEDIR) == 0 || errno == ENOENT) &&
+         path_remove_dir_of(fd, "current", "link") == 0 &&
+         (path_unlink(dirfd, rel, AT_REMOVEDIR) == 0 || errno == ENOENT);
+    if (index >= 0)
+        close(index);
+    close(fd);
+    return rc ? 0 : path_remove_tree(dirfd, rel);
+}
 
 static void remove_batch_item(void *ctx, size_t i)
 {
     struct removal_batch *b = ctx;
+    int parent = b->parents[b->items[i].parent].fd;
+    int fd = parent >= 0 ? parent : b->reg->v2_fd;
+    const char *rel = b->items[i].path;
+    int rc;
 
+    if (parent >= 0)
+        rel += b->items[i].name;
     b->items[i].error = 0;
-    if (path_remove_dir_of(b->reg->v2_fd, b->items[i].path, "link") != 0)
+    b->items[i].changed = 0;
+    if (b->items[i].kind == ITEM_TAG) {
+        const struct tag *t = &b->items[i].repo->tags[b->items[i].index];
+        if (!tag_unchanged(b->reg, fd, rel, t)) {
+            b->items[i].changed = 1;
+            return;
+        }
+        if (b->opt && b->opt->trash_fd >= 0)
+            return; /* moved in order afterwards */
+        rc = remove_tag_dir(fd, rel);
+    } else {
+        rc = path_remove_dir_of(fd, rel, "link");
+    }
+    if (rc != 0)
         b->items[i].error = errno ? errno : EIO;
 }
 
+/* The outcome of a tag's removal, in the order of the plan. */
+static void finish_tag(struct removal_batch *b, size_t i)
+{
+    struct repo *repo = b->items[i].repo;
+    struct tag *t = &repo->tags[b->items[i].index];
+    const char *path = b->items[i].path;
+    struct removal what = {"tag", repo->name, t->digest, -1, t};
+
+    if (b->items[i].changed) {
+        registry_problem(b->reg, repo->name, path,
+                         "tag changed since the scan (a push?); left alone, "
+                         "and no blob is deleted in this run");
+        b->drift = 1;
+    } else if (removal_done(b->opt, b->reg, &what, path,
+                            b->items[i].error) == 0) {
+        return;
+    }
+    t->remove = 0;
+    hold_repo(repo);
+    b->failed++;
+}
+
 /*
- * Remove the batch's paths: on the worker pool when deleting, one at a
- * time when moving to the trash. Then log, audit and undo the plan for
- * each failure, in the order the items were added.
+ * Remove the batch's directories on the worker pool. When moving to the
+ * trash, only the tag checks run there, and the moves follow one at a
+ * time. Then log, audit and undo the
+ * plan for each failure, in the order the items were added.
  */
 static void flush_removals(struct removal_batch *b)
 {
     int trash = b->opt && b->opt->trash_fd >= 0;
 
-    if (!trash)
+    if (!trash || (b->count > 0 && b->items[0].kind == ITEM_TAG))
         pool_run(b->count, remove_batch_item, b);
     for (size_t i = 0; i < b->count; i++) {
         struct repo *repo = b->items[i].repo;
         size_t index = b->items[i].index;
-        int revision = b->items[i].kind == ITEM_REVISION;
-        struct removal what = {revision ? "revision" : "layer link",
-                               repo->name,
-                               revision ? repo->revisions[index]
-                                        : repo->layers[index],
-                               -1, NULL};
+        int kind = b->items[i].kind;
 
-        if (trash)
+        if (trash && !b->items[i].changed)
             b->items[i].error =
                 trash_move(b->opt, b->reg->v2_fd, b->items[i].path) == 0
                     ? 0
                     : errno;
-        if (removal_done(b->opt, b->reg, &what, b->items[i].path,
-                         b->items[i].error) != 0) {
-            b->failed++;
-            if (revision) {
-                /* The manifest stays, and so does what it references. */
-                repo->revision_remove[index] = REV_STAYS;
-                memset(repo->layer_remove, 0, repo->layer_count);
-            } else {
-                repo->layer_remove[index] = 0;
+        if (kind == ITEM_TAG) {
+            finish_tag(b, i);
+        } else {
+            struct removal what = {kind == ITEM_REVISION ? "revision"
+                                                         : "layer link",
+                                   repo->name,
+                                   kind == ITEM_REVISION
+                                       ? repo->revisions[index]
+                                       : repo->layers[index],
+                                   -1, NULL};
+            if (removal_done(b->opt, b->reg, &what, b->items[i].path,
+                             b->items[i].error) != 0) {
+                b->failed++;
+                if (kind == ITEM_REVISION) {
+                    /* The manifest stays, and so does what it
+                     * references. */
+                    repo->revision_remove[index] = REV_STAYS;
+                    memset(repo->layer_remove, 0, repo->layer_count);
+                } else {
+                    repo->layer_remove[index] = 0;
+                }
             }
         }
         free(b->items[i].path);
     }
+    for (size_t p = 0; p < b->parent_count; p++)
+        if (b->parents[p].fd >= 0)
+            close(b->parents[p].fd);
     b->count = 0;
+    b->parent_count = 0;
+}
+
+/* The batch's parent directory for kind in repo, opened on first use. */
+static int batch_parent(struct removal_batch *b, const struct repo *repo,
+                        int kind)
+{
+    char path[PATH_MAX];
+    size_t p = b->parent_count;
+
+    if (p > 0 && b->parents[p - 1].repo == repo &&
+        b->parents[p - 1].kind == kind)
+        return (int)p - 1;
+    if (p == BATCH_PARENTS) {
+        flush_removals(b);
+        p = 0;
+    }
+    pathf(path, sizeof(path), "repositories/%s/%s", repo->name,
+          item_parent[kind]);
+    b->parents[p].fd = path_open_dir(b->reg->v2_fd, path);
+    b->parents[p].repo = repo;
+    b->parents[p].kind = kind;
+    b->parent_count++;
+    return (int)p;
 }
 
 static void add_removal(struct removal_batch *b, struct repo *repo,
                         size_t index, int kind)
 {
-    char hex[DIGEST_HEX_LEN + 1];
-    uint32_t id = kind == ITEM_REVISION ? repo->revisions[index]
-                                        : repo->layers[index];
+    char name[NAME_MAX + 1];
+    size_t n;
+    int parent;
 
     if (b->count == REMOVAL_BATCH)
         flush_removals(b);
-    digest_to_hex(&b->reg->ids.digests[id], hex);
-    b->items[b->count].path =
-        xasprintf(kind == ITEM_REVISION
-                      ? "repositories/%s/_manifests/revisions/sha256/%s"
-                      : "repositories/%s/_layers/sha256/%s",
-                  repo->name, hex);
-    b->items[b->count].repo = repo;
-    b->items[b->count].index = index;
-    b->items[b->count].kind = kind;
+    parent = batch_parent(b, repo, kind); /* may flush */
+    n = b->count;
+    b->items[n].parent = parent;
+    b->items[n].changed = 0;
+    if (kind == ITEM_TAG)
+        snprintf(name, sizeof(name), "%s", repo->tags[index].name);
+    else
+        digest_to_hex(&b->reg->ids.digests[kind == ITEM_REVISION
+                                               ? repo->revisions[index]
+                                               : repo->layers[index]],
+                      name);
+    b->items[n].path = xasprintf("repositories/%s/%s/%s", repo->name,
+                                 item_parent[kind], name);
+    b->items[n].name = strlen(b->items[n].path) - strlen(name);
+    b->items[n].repo = repo;
+    b->items[n].index = index;
+    b->items[n].kind = kind;
     b->count++;
+}
+
+static struct removal_batch *batch_new(const struct remove_options *opt,
+                                       struct registry *reg)
+{
+    struct removal_batch *b = xcalloc(1, sizeof(*b));
+
+    b->opt = opt;
+    b->reg = reg;
+    return b;
+}
+
+/* Finish the batch and free it; return how many of its removals failed. */
+static size_t batch_end(struct removal_batch *b, int *drift)
+{
+    size_t failed;
+
+    flush_removals(b);
+    failed = b->failed;
+    if (drift)
+        *drift = b->drift;
+    free(b);
+    return failed;
+}
+
+static size_t remove_tags(const struct remove_options *opt,
+                          struct registry *reg, int *drift)
+{
+    struct removal_batch *b = batch_new(opt, reg);
+
+    for (size_t r = 0; r < reg->repo_count; r++) {
+        struct repo *repo = &reg->repos[r];
+
+        for (size_t i = 0; i < repo->tag_count; i++)
+            if (repo->tags[i].remove)
+                add_removal(b, repo, i, ITEM_TAG);
+    }
+    return batch_end(b, drift);
 }
 
 static size_t remove_revisions(const struct remove_options *opt,
                                struct registry *reg)
 {
-    struct removal_batch *b = xcalloc(1, sizeof(*b));
+    struct removal_batch *b = batch_new(opt, reg);
     uint8_t *any = xcalloc(reg->repo_count + 1, 1);
     size_t failed;
 
-    b->opt = opt;
-    b->reg = reg;
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
 
@@ -349,24 +487,19 @@ static size_t remove_revisions(const struct remove_options *opt,
             add_removal(b, repo, i, ITEM_REVISION);
         }
     }
-    flush_removals(b);
+    failed = batch_end(b, NULL);
     for (size_t r = 0; r < reg->repo_count; r++)
         if (any[r])
             remove_history(opt, reg, &reg->repos[r]);
-    failed = b->failed;
     free(any);
-    free(b);
     return failed;
 }
 
 static size_t remove_layers(const struct remove_options *opt,
                             struct registry *reg)
 {
-    struct removal_batch *b = xcalloc(1, sizeof(*b));
-    size_t failed;
+    struct removal_batch *b = batch_new(opt, reg);
 
-    b->opt = opt;
-    b->reg = reg;
     for (size_t r = 0; r < reg->repo_count; r++) {
         struct repo *repo = &reg->repos[r];
 
@@ -374,10 +507,7 @@ static size_t remove_layers(const struct remove_options *opt,
             if (repo->layer_remove[i])
                 add_removal(b, repo, i, ITEM_LAYER);
     }
-    flush_removals(b);
-    failed = b->failed;
-    free(b);
-    return failed;
+    return batch_end(b, NULL);
 }
 
 struct blob_removals {

@@ -84,65 +84,37 @@ static void name_list_add(struct name_list *l, const char *name)
     l->names[l->count++] = xstrdup(name);
 }
 
-/* The header of each entry getdents64(2) returns. */
-struct linux_dirent64 {
-    uint64_t d_ino; /* cppcheck-suppress unusedStructMember */
-    int64_t d_off;  /* cppcheck-suppress unusedStructMember */
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 /*
  * List the freshly opened directory fd, which stays open, into out
  * (entries of type want, DT_DIR or DT_REG) and others (every other entry,
- * when not NULL), each sorted. getdents64 is called directly, because it
- * needs no duplicate descriptor and no DIR buffer. Return 0, or -1 with
- * errno set.
+ * when not NULL), each sorted. Return 0, or -1 with errno set.
  */
 static int list_fd(int fd, unsigned char want, struct name_list *out,
                    struct name_list *others)
 {
-    /* Aligned for the 64-bit fields of each entry. */
-    _Alignas(8) char bytes[32768];
+    struct path_dir dir;
+    const char *name;
+    unsigned char type;
 
     memset(out, 0, sizeof(*out));
     if (others)
         memset(others, 0, sizeof(*others));
-    for (;;) {
-        long n = syscall(SYS_getdents64, fd, bytes, sizeof(bytes));
-        if (n < 0) {
-            int saved = errno;
-            name_list_free(out);
-            if (others)
-                name_list_free(others);
-            errno = saved;
-            return -1;
-        }
-        if (n == 0)
-            break;
-        for (long pos = 0; pos < n;) {
-            struct linux_dirent64 *ent =
-                (struct linux_dirent64 *)(void *)(bytes + pos);
-            const char *name = ent->d_name;
-            unsigned char type = ent->d_type;
-
-            pos += ent->d_reclen;
-            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                continue;
-            if (type == DT_UNKNOWN) {
-                struct stat st;
-                if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW))
-                    continue;
-                type = S_ISDIR(st.st_mode)   ? DT_DIR
-                       : S_ISREG(st.st_mode) ? DT_REG
-                                             : DT_LNK;
-            }
-            if (type == want)
-                name_list_add(out, name);
-            else if (others)
-                name_list_add(others, name);
-        }
+    path_dir_init(&dir, fd);
+    while ((name = path_dir_next(&dir, &type)) != NULL) {
+        if (type == DT_UNKNOWN)
+            continue; /* gone since the listing */
+        if (type == want)
+            name_list_add(out, name);
+        else if (others)
+            name_list_add(others, name);
+    }
+    if (errno) {
+        int saved = errno;
+        name_list_free(out);
+        if (others)
+            name_list_free(others);
+        errno = saved;
+        return -1;
     }
     if (out->count > 1)
         qsort(out->names, out->count, sizeof(char *), compare_strings);

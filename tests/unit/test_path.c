@@ -1,5 +1,7 @@
-/* Unit tests for path.c: removing directories beneath a directory fd. */
+/* Unit tests for path.c: reading, listing and removing beneath a
+ * directory fd. */
 #define _GNU_SOURCE /* nftw in fixture.h */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -140,6 +142,124 @@ static void test_plain_file_in_place_of_dir(void **state)
     assert_false(fixture_exists(s->dir, "ab"));
 }
 
+static void test_dirs_of_removes_each_and_the_parent(void **state)
+{
+    struct scratch *s = *state;
+
+    make_dir(s, "index");
+    make_dir(s, "index/sha256");
+    make_dir(s, "index/sha256/aa");
+    make_file(s, "index/sha256/aa/link");
+    make_dir(s, "index/sha256/bb");
+    make_file(s, "index/sha256/bb/link");
+    make_file(s, "index/sha256/bb/stray");
+    make_file(s, "index/sha256/loose");
+    assert_int_equal(path_remove_dirs_of(s->fd, "index/sha256", "link"), 0);
+    assert_false(fixture_exists(s->dir, "index/sha256"));
+    assert_true(fixture_exists(s->dir, "index"));
+    assert_int_equal(path_remove_dirs_of(s->fd, "index/sha256", "link"), 0);
+}
+
+/* More entries than one getdents64 buffer fits, each listed once. */
+static void test_listing_spans_several_reads(void **state)
+{
+    struct scratch *s = *state;
+    struct path_dir dir;
+    const char *name;
+    unsigned char type;
+    char rel[96];
+    int fd, files = 0, dirs = 0;
+
+    make_dir(s, "many");
+    for (int i = 0; i < 600; i++) {
+        snprintf(rel, sizeof(rel), "many/%064d", i);
+        if (i % 3 == 0)
+            make_dir(s, rel);
+        else
+            make_file(s, rel);
+    }
+    fd = path_open_dir(s->fd, "many");
+    assert_true(fd >= 0);
+    path_dir_init(&dir, fd);
+    while ((name = path_dir_next(&dir, &type)) != NULL) {
+        assert_int_equal(strlen(name), 64);
+        if (type == DT_DIR)
+            dirs++;
+        else if (type == DT_REG)
+            files++;
+    }
+    assert_int_equal(errno, 0);
+    close(fd);
+    assert_int_equal(dirs, 200);
+    assert_int_equal(files, 400);
+    assert_int_equal(path_remove_tree(s->fd, "many"), 0);
+    assert_false(fixture_exists(s->dir, "many"));
+}
+
+static void write_bytes(const struct scratch *s, const char *rel, size_t n)
+{
+    char path[PATH_MAX];
+    FILE *f;
+
+    fixture_path(path, sizeof(path), "%s/%s", s->dir, rel);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fputc('a' + (int)(i % 26), f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Sizes around the first buffer and the limit read whole or fail EFBIG. */
+static void test_read_file_sizes(void **state)
+{
+    struct scratch *s = *state;
+    static const size_t sizes[] = {0, 1, 71, 256, 257, 4095, 4096, 4097,
+                                   8192, 10000};
+    char *buf;
+    size_t len;
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        write_bytes(s, "f", sizes[i]);
+        assert_int_equal(path_read_file(s->fd, "f", 10000, &buf, &len,
+                                        NULL), 0);
+        assert_int_equal(len, sizes[i]);
+        assert_int_equal(buf[len], '\0');
+        if (len > 0)
+            assert_int_equal(buf[len - 1], 'a' + (int)((len - 1) % 26));
+        free(buf);
+        assert_int_equal(path_read_file(s->fd, "f", 256, &buf, &len, NULL),
+                         sizes[i] > 256 ? -1 : 0);
+        if (sizes[i] > 256)
+            assert_int_equal(errno, EFBIG);
+        else
+            free(buf);
+    }
+}
+
+static void test_read_file_not_regular(void **state)
+{
+    struct scratch *s = *state;
+    char path[PATH_MAX];
+    char *buf;
+    size_t len;
+    long long mtime;
+
+    fixture_path(path, sizeof(path), "%s/fifo", s->dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    assert_int_equal(path_read_file(s->fd, "fifo", 256, &buf, &len, NULL),
+                     -1);
+    assert_int_equal(errno, EISDIR);
+    assert_int_equal(path_read_file(s->fd, "fifo", 256, &buf, &len, &mtime),
+                     -1);
+    assert_int_equal(errno, EISDIR);
+    make_dir(s, "d");
+    assert_int_equal(path_read_file(s->fd, "d", 256, &buf, &len, NULL), -1);
+    assert_int_equal(errno, EISDIR);
+    assert_int_equal(path_read_file(s->fd, "absent", 256, &buf, &len, NULL),
+                     -1);
+    assert_int_equal(errno, ENOENT);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +279,14 @@ int main(int argc, char **argv)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_file_in_place_of_dir,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dirs_of_removes_each_and_the_parent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_spans_several_reads,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_file_sizes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_read_file_not_regular, setup,
+                                        teardown),
     };
 
     (void)argc;
