@@ -3,7 +3,7 @@
 # garbage collector on one large generated registry tree.
 #
 # Usage: bench/large.sh [--scale S] [--huge] [--runs N] [--cold-runs N]
-#                       [--real-runs N] [--no-strace] [ROOT]
+#                       [--real-runs N] [--no-strace] [--only LABELS] [ROOT]
 #
 # The tree is `build/mkregistry --scenario large --scale S` (1,000
 # repositories of 70 tags at scale 1), or with --huge the huge scenario
@@ -38,6 +38,10 @@
 #   --cold-runs N    cold-cache runs of each command (default 3, 0 skips)
 #   --real-runs N    real runs, each on its own copy (default 3)
 #   --no-strace      skip the system call counts
+#   --only LABELS    time only these commands, by label, separated by
+#                    commas: find-bare, find-files, read-links, read-all,
+#                    prune-dry, gc-dry, check, registry-gc (the real runs
+#                    follow --real-runs)
 # Environment: REGPRUNE, MKREGISTRY, POLICY and REGISTRY (the
 # docker-registry program) to use other files; NOW, the --now given to
 # mkregistry (default 1733000000).
@@ -59,6 +63,7 @@ runs=5
 cold_runs=3
 real_runs=
 use_strace=true
+only=
 root=
 
 usage() {
@@ -91,6 +96,11 @@ while [ $# -gt 0 ]; do
     --no-strace)
         use_strace=false
         shift
+        ;;
+    --only)
+        [ $# -ge 2 ] || usage
+        only=$2
+        shift 2
         ;;
     -*) usage ;;
     *)
@@ -162,6 +172,15 @@ printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdir
 # Commands by label. cmd_for LABEL TREE sets the array CMD.
 labels=(find-bare find-files read-links read-all prune-dry gc-dry check
     registry-gc)
+if [ -n "$only" ]; then
+    chosen=()
+    for label in ${only//,/ }; do
+        [[ " ${labels[*]} " == *" $label "* ]] ||
+            bench_die "--only: unknown label $label"
+        chosen+=("$label")
+    done
+    labels=("${chosen[@]}")
+fi
 describe() {
     case $1 in
     find-bare) echo "find ROOT" ;;
@@ -284,12 +303,28 @@ if [ "$cold_runs" -gt 0 ] && can_drop_caches; then
     done
 fi
 
+# kind_median KIND LABEL: the median seconds, or nothing when LABEL was
+# not timed.
+kind_median() {
+    [ -s "$scratch/$1.$2" ] || return 0
+    awk '{ print $1 }' "$scratch/$1.$2" | median
+}
+
+# ratio_or_dash A B: A / B, or "-" when either is missing.
+ratio_or_dash() {
+    if [ -n "$1" ] && [ -n "$2" ]; then
+        ratio "$1" "$2"
+    else
+        echo -
+    fi
+}
+
 # print_table KIND: the medians of warm or cold runs, with their spread
 # and multiples of the two floors.
 print_table() {
     local kind=$1 label file floor_list floor_read t range rss
-    floor_list=$(awk '{ print $1 }' "$scratch/$kind.find-files" | median)
-    floor_read=$(awk '{ print $1 }' "$scratch/$kind.read-all" | median)
+    floor_list=$(kind_median "$kind" find-files)
+    floor_read=$(kind_median "$kind" read-all)
     printf '%-42s %9s %17s %8s %8s %8s\n' "command" "median s" \
         "min..max s" "x find" "x read" "RSS MiB"
     for label in "${labels[@]}" prune-real rm-floor; do
@@ -307,8 +342,8 @@ print_table() {
             ;;
         esac
         printf '%-42s %9.3f %17s %8s %8s %8s\n' "$(describe "$label")" \
-            "$t" "$range" "$(ratio "$t" "$floor_list")" \
-            "$(ratio "$t" "$floor_read")" "$rss"
+            "$t" "$range" "$(ratio_or_dash "$t" "$floor_list")" \
+            "$(ratio_or_dash "$t" "$floor_read")" "$rss"
     done
 }
 
@@ -330,19 +365,21 @@ elif [ "$cold_runs" -gt 0 ]; then
 fi
 
 # Side-by-side ratios of the like-for-like pairs.
-kind_median() {
-    awk '{ print $1 }' "$scratch/$1.$2" | median
-}
 echo
 for kind in warm cold; do
-    [ -s "$scratch/$kind.gc-dry" ] || continue
-    printf '%s: docker-registry garbage-collect --dry-run takes %sx as long as regprune gc --dry-run\n' \
-        "$kind" "$(ratio "$(kind_median "$kind" registry-gc)" \
-        "$(kind_median "$kind" gc-dry)")"
-    printf '%s: regprune prune --dry-run takes %sx find -type f, %sx reading every link file\n' \
-        "$kind" "$(ratio "$(kind_median "$kind" prune-dry)" \
+    [ -s "$scratch/$kind.gc-dry" ] || [ -s "$scratch/$kind.prune-dry" ] ||
+        continue
+    printf '%s: docker-registry garbage-collect --dry-run takes %sx as long as regprune gc --dry-run, %sx as long as regprune prune --dry-run\n' \
+        "$kind" "$(ratio_or_dash "$(kind_median "$kind" registry-gc)" \
+        "$(kind_median "$kind" gc-dry)")" \
+        "$(ratio_or_dash "$(kind_median "$kind" registry-gc)" \
+        "$(kind_median "$kind" prune-dry)")"
+    printf '%s: regprune prune --dry-run takes %sx find ROOT, %sx find -type f, %sx reading every link file\n' \
+        "$kind" "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
+        "$(kind_median "$kind" find-bare)")" \
+        "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
         "$(kind_median "$kind" find-files)")" \
-        "$(ratio "$(kind_median "$kind" prune-dry)" \
+        "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
         "$(kind_median "$kind" read-links)")"
 done
 if [ "$real_runs" -gt 0 ]; then

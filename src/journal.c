@@ -146,8 +146,8 @@ long journal_apply(struct registry *reg, char *err, size_t err_size)
         entries++;
     }
     if (entries)
-        log_warning("%s: finishing the removals of an interrupted run "
-                    "(%ld entries)", path, entries);
+        log_warning("%s: an interrupted run left %ld removals unfinished; "
+                    "this run plans them again", path, entries);
     rc = entries;
 out:
     fclose(f);

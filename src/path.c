@@ -298,21 +298,38 @@ const char *path_dir_next(struct path_dir *d, unsigned char *type)
 }
 
 /*
+ * The depth below a removed directory at which removal stops. It lies past
+ * the deepest tree regprune removes, a trash run holding a repository name
+ * of 128 components, and within the descriptors each level keeps open.
+ */
+#define REMOVE_MAX_DEPTH 256
+
+static int remove_dir_of(int dirfd, const char *relpath, const char *only,
+                         int depth);
+
+/*
  * Remove each entry of directory fd, and close fd. A subdirectory goes as
  * path_remove_dir_of(entry, only) removes it; with only, so does every
  * other entry. Return 0, or -1 with errno set by the first failure.
  */
-static int remove_entries(int fd, const char *only)
+static int remove_entries(int fd, const char *only, int depth)
 {
-    struct path_dir dir;
+    struct path_dir *dir;
     const char *name;
     unsigned char type;
     int rc = 0, saved = 0;
 
-    path_dir_init(&dir, fd);
-    while ((name = path_dir_next(&dir, &type)) != NULL) {
+    if (depth > REMOVE_MAX_DEPTH) {
+        close(fd);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* On the heap: this function recurses once per level. */
+    dir = xmalloc(sizeof(*dir));
+    path_dir_init(dir, fd);
+    while ((name = path_dir_next(dir, &type)) != NULL) {
         int failed = only || type == DT_DIR
-                         ? path_remove_dir_of(fd, name, only)
+                         ? remove_dir_of(fd, name, only, depth + 1)
                          : checked_unlinkat(fd, name, 0);
         /* An entry gone meanwhile counts as removed. */
         if (failed && errno != ENOENT && !rc) {
@@ -324,6 +341,7 @@ static int remove_entries(int fd, const char *only)
         saved = errno;
         rc = -1;
     }
+    free(dir);
     close(fd);
     errno = saved;
     return rc;
@@ -331,10 +349,16 @@ static int remove_entries(int fd, const char *only)
 
 int path_remove_tree(int dirfd, const char *relpath)
 {
-    return path_remove_dir_of(dirfd, relpath, NULL);
+    return remove_dir_of(dirfd, relpath, NULL, 0);
 }
 
 int path_remove_dir_of(int dirfd, const char *relpath, const char *only)
+{
+    return remove_dir_of(dirfd, relpath, only, 0);
+}
+
+static int remove_dir_of(int dirfd, const char *relpath, const char *only,
+                         int depth)
 {
     int fd = path_open(dirfd, relpath, O_RDONLY | O_DIRECTORY);
 
@@ -367,7 +391,7 @@ int path_remove_dir_of(int dirfd, const char *relpath, const char *only)
             return -1;
         return 0;
     }
-    if (remove_entries(fd, NULL) != 0)
+    if (remove_entries(fd, NULL, depth) != 0)
         return -1;
     if (path_unlink(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
         return -1;
@@ -380,7 +404,7 @@ int path_remove_dirs_of(int dirfd, const char *relpath, const char *only)
 
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
-    if (remove_entries(fd, only) != 0)
+    if (remove_entries(fd, only, 0) != 0)
         return -1;
     if (path_unlink(dirfd, relpath, AT_REMOVEDIR) != 0 && errno != ENOENT)
         return -1;

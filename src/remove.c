@@ -112,8 +112,14 @@ static int removal_done(const struct remove_options *opt,
         audit(opt, reg, r, path);
         return 0;
     }
-    registry_problem(reg, r->repo, path, "cannot remove: %s; a later run "
-                     "will retry", strerror(error));
+    /* A history entry of a kept tag is not in the journal. */
+    if (strcmp(r->kind, "tag history") == 0)
+        registry_problem(reg, r->repo, path, "cannot remove: %s; it names "
+                         "a deleted manifest, and later runs leave it, so "
+                         "remove it by hand", strerror(error));
+    else
+        registry_problem(reg, r->repo, path, "cannot remove: %s; a later "
+                         "run will retry", strerror(error));
     return -1;
 }
 
@@ -252,28 +258,64 @@ static int tag_unchanged(const struct registry *reg, int dirfd,
     return same;
 }
 
-/*
- * Remove tag directory rel beneath dirfd. A tag contains its history,
- * index/sha256/<hex>/link, and current/link. Each is removed by name,
- * history first, and the directory is listed only when more is left.
- */
-static int remove_tag_dir(int dirfd, const char *rel)
+/* Remove a tag's index: sha256/<hex>/link by name, anything else listed. */
+static int remove_tag_index(int tag_fd)
 {
-    int fd = path_open_dir(dirfd, rel), index;
+    int fd = path_open_dir(tag_fd, "index");
     int rc;
 
     if (fd < 0)
-        return path_remove_tree(dirfd, rel);
-    index = path_open_dir(fd, "index");
-    rc = (index >= 0 ? path_remove_dirs_of(index, "sha256", "link") == 0
-                     : errno == ENOENT) &&
-         (path_unlink(fd, "index", AT_REMOVEDIR) == 0 || errno == ENOENT) &&
-         path_remove_dir_of(fd, "current", "link") == 0 &&
-         (path_unlink(dirfd, rel, AT_REMOVEDIR) == 0 || errno == ENOENT);
-    if (index >= 0)
-        close(index);
+        return errno == ENOENT ? 0 : path_remove_tree(tag_fd, "index");
+    rc = path_remove_dirs_of(fd, "sha256", "link");
     close(fd);
-    return rc ? 0 : path_remove_tree(dirfd, rel);
+    if (rc != 0)
+        return -1;
+    if (path_unlink(tag_fd, "index", AT_REMOVEDIR) == 0 || errno == ENOENT)
+        return 0;
+    return path_remove_tree(tag_fd, "index");
+}
+
+/*
+ * Remove tag directory rel beneath dirfd: its history (index/sha256/<hex>/
+ * link) and anything else first, and current/link last, so that a tag
+ * whose removal fails or stops halfway still names its manifest.
+ */
+static int remove_tag_dir(int dirfd, const char *rel)
+{
+    int fd = path_open_dir(dirfd, rel);
+    struct path_dir dir;
+    const char *name;
+    unsigned char type;
+    int rc = 0, saved = 0;
+
+    if (fd < 0)
+        return path_remove_tree(dirfd, rel);
+    path_dir_init(&dir, fd);
+    while ((name = path_dir_next(&dir, &type)) != NULL) {
+        int failed;
+
+        if (strcmp(name, "current") == 0)
+            continue;
+        failed = strcmp(name, "index") == 0 ? remove_tag_index(fd)
+                                            : path_remove_tree(fd, name);
+        if (failed && !rc) {
+            saved = errno;
+            rc = -1;
+        }
+    }
+    if (errno && !rc) {
+        saved = errno;
+        rc = -1;
+    }
+    if (!rc && (path_remove_dir_of(fd, "current", "link") != 0 ||
+                (path_unlink(dirfd, rel, AT_REMOVEDIR) != 0 &&
+                 errno != ENOENT))) {
+        saved = errno;
+        rc = -1;
+    }
+    close(fd);
+    errno = saved;
+    return rc;
 }
 
 static void remove_batch_item(void *ctx, size_t i)

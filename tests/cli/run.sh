@@ -905,6 +905,42 @@ SPEC
     exists "$(tagdir d/app broken)"
 }
 
+# A tag directory with more in it than the registry writes: the extra
+# entries go with the tag, and a tag whose removal fails keeps its
+# current/link, so the registry still serves it.
+test_tag_with_extra_entries() {
+    mk t <<'SPEC'
+layer l1 3K
+layer l2 3K
+layer l3 3K
+image x/app:v1 layers=l1 pushed=-9d
+image x/app:v2 layers=l2 pushed=-8d
+image x/app:v3 layers=l3 pushed=-1d
+SPEC
+    local deep i
+    echo stray >"$v2/$(tagdir x/app v1)/notes.txt"
+    mkdir -p "$v2/$(tagdir x/app v1)/index/sha256/extra/sub"
+    deep=$v2/$(tagdir x/app v2)/junk
+    mkdir -p "$deep"
+    # Nesting far below anything a registry writes: removal stops there.
+    for ((i = 0; i < 300; i++)); do
+        deep=$deep/d
+    done
+    mkdir -p "$deep"
+    rp prune --policy "$top/policies/keep-last.lua" --set count=1
+    expect_rc 3
+    gone "$(tagdir x/app v1)"
+    exists "$(tagdir x/app v2)/current/link"
+    expect_err "tags/v2: cannot remove: File name too long"
+    exists "$(tagdir x/app v3)/current/link"
+    rm -rf "$v2/$(tagdir x/app v2)/junk"
+    rp prune --policy "$top/policies/keep-last.lua" --set count=1
+    expect_rc 0
+    gone "$(tagdir x/app v2)"
+    rp check
+    expect_rc 0
+}
+
 # The state of a tree without times: paths, types, sizes and contents.
 contents() {
     (cd "$1" &&
