@@ -310,10 +310,11 @@ kind_median() {
     awk '{ print $1 }' "$scratch/$1.$2" | median
 }
 
-# ratio_or_dash A B: A / B, or "-" when either is missing.
+# ratio_or_dash A B [SUFFIX]: A / B followed by SUFFIX, or "-" when
+# either is missing.
 ratio_or_dash() {
     if [ -n "$1" ] && [ -n "$2" ]; then
-        ratio "$1" "$2"
+        echo "$(ratio "$1" "$2")${3:-}"
     else
         echo -
     fi
@@ -369,18 +370,18 @@ echo
 for kind in warm cold; do
     [ -s "$scratch/$kind.gc-dry" ] || [ -s "$scratch/$kind.prune-dry" ] ||
         continue
-    printf '%s: docker-registry garbage-collect --dry-run takes %sx as long as regprune gc --dry-run, %sx as long as regprune prune --dry-run\n' \
+    printf '%s: docker-registry garbage-collect --dry-run takes %s as long as regprune gc --dry-run, %s as long as regprune prune --dry-run\n' \
         "$kind" "$(ratio_or_dash "$(kind_median "$kind" registry-gc)" \
-        "$(kind_median "$kind" gc-dry)")" \
+        "$(kind_median "$kind" gc-dry)" x)" \
         "$(ratio_or_dash "$(kind_median "$kind" registry-gc)" \
-        "$(kind_median "$kind" prune-dry)")"
-    printf '%s: regprune prune --dry-run takes %sx find ROOT, %sx find -type f, %sx reading every link file\n' \
+        "$(kind_median "$kind" prune-dry)" x)"
+    printf '%s: regprune prune --dry-run takes %s find ROOT, %s find -type f, %s reading every link file\n' \
         "$kind" "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
-        "$(kind_median "$kind" find-bare)")" \
+        "$(kind_median "$kind" find-bare)" x)" \
         "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
-        "$(kind_median "$kind" find-files)")" \
+        "$(kind_median "$kind" find-files)" x)" \
         "$(ratio_or_dash "$(kind_median "$kind" prune-dry)" \
-        "$(kind_median "$kind" read-links)")"
+        "$(kind_median "$kind" read-links)" x)"
 done
 if [ "$real_runs" -gt 0 ]; then
     printf 'warm: the real run takes %sx rm -rf of the %s paths it removes\n' \
