@@ -865,16 +865,21 @@ static void push_untagged(lua_State *L, struct registry *reg,
 {
     char digest[DIGEST_TEXT_LEN + 1];
     lua_Integer n = 0;
+    /* Revisions some tag names, found once per tag rather than once per
+     * revision and tag. */
+    uint8_t *tagged = xcalloc(repo->revision_count + 1, 1);
 
+    for (size_t t = 0; t < repo->tag_count; t++) {
+        long pos = registry_find_revision(repo, repo->tags[t].digest);
+        if (pos >= 0)
+            tagged[pos] = 1;
+    }
     lua_newtable(L);
     for (size_t i = 0; i < repo->revision_count; i++) {
         uint32_t id = repo->revisions[i];
         const struct manifest *m = reg->manifests[id];
-        int tagged = 0;
 
-        for (size_t t = 0; t < repo->tag_count && !tagged; t++)
-            tagged = repo->tags[t].digest == id;
-        if (tagged)
+        if (tagged[i])
             continue;
         digest_to_text(&reg->ids.digests[id], digest);
         lua_createtable(L, 0, 3);
@@ -899,6 +904,7 @@ static void push_untagged(lua_State *L, struct registry *reg,
         policy_make_readonly(L);
         lua_rawseti(L, -2, ++n);
     }
+    free(tagged);
     policy_make_readonly(L);
 }
 
