@@ -161,6 +161,8 @@ int path_read_file(int dirfd, const char *relpath, size_t max_bytes,
      * than asked only at its end, so one read into a buffer larger than
      * the file returns all of it. Link files and most manifests fit the
      * first buffer, and a full buffer grows before the next read.
+     * NOTE: this holds for Linux's local file systems and NFS; a file
+     * system that returns short reads before the end would cut files.
      */
     cap = max_bytes < 4096 ? max_bytes + 1 : 4096;
     data = xmalloc(cap + 1);

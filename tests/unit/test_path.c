@@ -142,7 +142,7 @@ static void test_plain_file_in_place_of_dir(void **state)
     assert_false(fixture_exists(s->dir, "ab"));
 }
 
-static void test_dirs_of_removes_each_and_the_parent(void **state)
+static void test_dirs_of_removes_all(void **state)
 {
     struct scratch *s = *state;
 
@@ -280,7 +280,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_plain_file_in_place_of_dir,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_dirs_of_removes_each_and_the_parent, setup, teardown),
+            test_dirs_of_removes_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_spans_several_reads,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_file_sizes, setup,
