@@ -240,13 +240,19 @@ static int l_print(lua_State *L)
     return 0;
 }
 
+/* Errors while a file loads are mostly about its parameters. Their message
+ * names the line, so only errors while a file judges a repository get a
+ * traceback. */
 static int message_handler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
 
     if (!msg)
         msg = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, msg, 1);
+    if (policy_of(L)->loading)
+        lua_pushstring(L, msg);
+    else
+        luaL_traceback(L, L, msg, 1);
     return 1;
 }
 

@@ -29,7 +29,8 @@ struct policy {
     /* A policy read a creation time, platform or label: read each later
      * repository's image configs before its policy call. */
     int want_configs;
-    int known_params_ref; /* parameter name -> policy that declared it */
+    int known_params_ref; /* parameter name -> policy that declared it,
+                          * or "regprune.params" for one read there */
     char *policy_names;   /* of the files that declared parameters */
 };
 

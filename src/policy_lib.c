@@ -585,6 +585,49 @@ static int l_parameters(lua_State *L)
     return 1;
 }
 
+/* Mark name as a parameter that some file reads from regprune.params,
+ * when it does so at the top level. */
+static void note_param_read(lua_State *L, struct policy *p, int name)
+{
+    if (!p->loading || lua_type(L, name) != LUA_TSTRING)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->known_params_ref);
+    lua_pushvalue(L, name);
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+        lua_pushvalue(L, name);
+        lua_pushliteral(L, "regprune.params");
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 2);
+}
+
+/* __index of regprune.params: the --set value, and the name counts as
+ * known to the check of --set names. */
+static int l_params_index(lua_State *L)
+{
+    note_param_read(L, policy_of(L), 2);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
+/* __pairs of regprune.params: a file that lists the values takes them
+ * all. */
+static int l_params_pairs(lua_State *L)
+{
+    struct policy *p = policy_of(L);
+
+    lua_pushnil(L);
+    while (lua_next(L, lua_upvalueindex(1))) {
+        lua_pop(L, 1);
+        note_param_read(L, p, lua_gettop(L));
+    }
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushnil(L);
+    return 3;
+}
+
 int policy_lib_check_params(struct policy *p, char **err)
 {
     lua_State *L = p->L;
@@ -723,7 +766,17 @@ void policy_lib_open(lua_State *L, const struct policy_options *opt)
         lua_pushstring(L, opt->params[i].value);
         lua_setfield(L, -2, opt->params[i].name);
     }
+    lua_pushvalue(L, -1);
     policy_make_readonly(L);
+    lua_getmetatable(L, -1);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l_params_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l_params_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pop(L, 1);
+    lua_remove(L, -2);
     lua_setfield(L, -2, "params");
     policy_make_readonly(L);
 }
