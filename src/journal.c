@@ -147,7 +147,8 @@ long journal_apply(struct registry *reg, char *err, size_t err_size)
     }
     if (entries)
         log_warning("%s: an interrupted run left %ld removals unfinished; "
-                    "this run plans them again", path, entries);
+                    "this run plans again those that no kept image needs",
+                    path, entries);
     rc = entries;
 out:
     fclose(f);

@@ -254,7 +254,7 @@ static int usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "regprune: ");
+    fprintf(stderr, "regprune: error: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -1096,7 +1096,7 @@ static int run_restore(const struct options *o)
     struct registry reg;
     char err[1024];
     int lock_fd = -1, status = EXIT_OK;
-    long failed;
+    long failed, restored;
 
     if (o->arg_count != 1)
         return EXIT_USAGE;
@@ -1110,7 +1110,10 @@ static int run_restore(const struct options *o)
         registry_free(&reg);
         return EXIT_FAILED;
     }
-    failed = trash_restore(o->args[0], reg.v2_fd, err, sizeof(err));
+    failed = trash_restore(o->args[0], reg.v2_fd, &restored, err,
+                           sizeof(err));
+    if (failed >= 0)
+        printf("restored %ld paths from %s\n", restored, o->args[0]);
     if (failed < 0) {
         log_error("%s", err);
         status = EXIT_FAILED;

@@ -153,6 +153,7 @@ void registry_reset_verdicts(struct repo *repo)
         t->keep_reason = t->delete_reason = NULL;
         t->keep_source = t->delete_source = NULL;
         t->keep = t->delete = t->protect = t->remove = 0;
+        t->remove_failed = 0;
         for (size_t e = 0; e < t->event_count; e++)
             free(t->events[e].reason);
         t->event_count = 0;

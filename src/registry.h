@@ -47,6 +47,7 @@ struct tag {
     unsigned has_created : 1;
     unsigned keep : 1, delete : 1, protect : 1;
     unsigned remove : 1; /* plan: this tag goes */
+    unsigned remove_failed : 1; /* it was to go, but stays */
     /* The strings of platforms and labels, and the labels array, belong
      * to the manifests (registry_describe_tags); else to the tag. */
     unsigned borrowed : 1;

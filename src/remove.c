@@ -364,6 +364,7 @@ static void finish_tag(struct removal_batch *b, size_t i)
         return;
     }
     t->remove = 0;
+    t->remove_failed = 1;
     hold_repo(repo);
     b->failed++;
 }

@@ -42,6 +42,12 @@ static void tag_outcome(const struct repo *repo, const struct tag *t,
     if (t->remove) {
         *reason = t->delete_reason;
         *source = t->delete_source;
+    } else if (t->remove_failed) {
+        snprintf(buf, size, "%s%sbut it was not removed (see the warning "
+                 "about its path)", t->delete_reason ? t->delete_reason : "",
+                 t->delete_reason && *t->delete_reason ? ", " : "");
+        *reason = buf;
+        *source = t->delete_source;
     } else if (t->keep) {
         *reason = t->keep_reason;
         *source = t->keep_source;

@@ -286,8 +286,8 @@ int trash_move(const struct remove_options *opt, int v2_fd,
     return move_between(v2_fd, opt->trash_fd, path);
 }
 
-long trash_restore(const char *run_dir, int v2_fd, char *err,
-                   size_t err_size)
+long trash_restore(const char *run_dir, int v2_fd, long *restored,
+                   char *err, size_t err_size)
 {
     int run_fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int list_fd;
@@ -297,6 +297,7 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
     char line[PATH_MAX];
     long failed = 0;
 
+    *restored = 0;
     if (run_fd < 0) {
         snprintf(err, err_size, "cannot open trash run %s: %s", run_dir,
                  strerror(errno));
@@ -348,6 +349,7 @@ long trash_restore(const char *run_dir, int v2_fd, char *err,
             failed++;
         } else {
             log_info("restored %s", path);
+            ++*restored;
         }
         free(path);
     }

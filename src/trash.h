@@ -33,11 +33,12 @@ int trash_move(const struct remove_options *opt, int v2_fd,
 
 /*
  * Put a run directory's paths back under v2_fd, in reverse order; a path
- * that exists again is left in the trash and reported. Return the number
- * of paths that could not be restored, or -1 with err set.
+ * that exists again is left in the trash and reported. Set *restored to
+ * the number of paths put back. Return the number of paths that could not
+ * be restored, or -1 with err set.
  */
-long trash_restore(const char *run_dir, int v2_fd, char *err,
-                   size_t err_size);
+long trash_restore(const char *run_dir, int v2_fd, long *restored,
+                   char *err, size_t err_size);
 
 /* Delete the run directories (regprune-*) in DIR whose MOVED list is
  * older than seconds, or with dry_run only list them. Return how many, or

@@ -726,6 +726,35 @@ LUA
     jq_true '.now == 1764806400'
 }
 
+# A file that reads regprune.params at its top level takes its own --set
+# names beside a shipped policy that declares its parameters. A misspelled
+# name still stops the run. A load-time error prints no traceback.
+test_params_beside_shipped_policy() {
+    mk t < <(basic_spec)
+    cat >"$work/pin.lua" <<'LUA'
+local pinned = regprune.params.pin
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if t.name == pinned then keep(t, "pinned") end
+  end
+end
+LUA
+    rp prune --policy "$top/policies/keep-last.lua" --policy "$work/pin.lua" \
+        --set count=0 --set pin=v1.0.0 --dry-run --json
+    expect_rc 0
+    jq_true '[.repositories[] | select(.name=="team/app") | .tags[] | select(.verdict=="keep") | .name] == ["v1.0.0"]'
+    rp prune --policy "$top/policies/keep-last.lua" --policy "$work/pin.lua" \
+        --set count=0 --set pni=v1.0.0 --dry-run
+    expect_rc 1
+    expect_err "unknown parameter 'pni' (known parameters: count, order, pin)"
+    rp prune --policy "$top/policies/keep-last.lua" --set cnt=3 --dry-run
+    expect_rc 1
+    expect_err "keep-last: unknown parameter 'cnt'"
+    grep -qF "stack traceback" "$work/err" &&
+        fail "a parameter error printed a traceback: $err"
+    return 0
+}
+
 test_empty_dirs_removed() {
     mk t < <(basic_spec)
     local old
@@ -1266,8 +1295,12 @@ test_trash_restore_and_audit_log() {
     jq -e -s 'map(select(.kind == "tag")) | length == 2 and
         all(.reason == "unwanted" and (.source | test("p.lua:")))' \
         "$work/audit" >/dev/null || fail "audit log lacks the tag reasons"
+    local moved
+    moved=$(wc -l <"$run/MOVED")
     rp restore "$run"
     expect_rc 0
+    [ "$out" = "restored $moved paths from $run" ] ||
+        fail "restore printed '$out'"
     contents "$root" >"$work/after.state"
     cmp -s "$work/before.state" "$work/after.state" ||
         fail "restore did not bring back the tree: $(diff "$work/before.state" \
@@ -1383,6 +1416,20 @@ test_stale_journal_and_readonly_commands() {
     case "$err" in
     *"interrupted run"*) fail "journal warning repeated: $err" ;;
     esac
+    # A journal that names what a kept tag needs deletes none of it, and a
+    # dry run leaves the journal for the real run.
+    local hex
+    hex=$(tag_hex team/app v1.2.0)
+    printf 'regprune-journal 1\nblob %s\nrevision team/app %s\n' "$hex" \
+        "$hex" >"$root/.regprune.journal"
+    rp prune --policy "$work/p.lua" --dry-run
+    expect_rc 0
+    expect_err "an interrupted run left 2 removals unfinished; this run plans again those that no kept image needs"
+    [ -e "$root/.regprune.journal" ] || fail "a dry run removed the journal"
+    rp prune --policy "$work/p.lua"
+    expect_rc 0
+    exists "$(revdir team/app "$hex")/link" "$(blob "$hex")/data"
+    [ ! -e "$root/.regprune.journal" ] || fail "journal left after the run"
     # explain and diff change nothing, so they take no lock.
     rm -f "$root/.regprune.lock"
     rp explain --policy "$work/p.lua" team/app:stable
@@ -1491,8 +1538,34 @@ test_failed_removal_retried() {
     [ ! -e "$root/.regprune.journal" ] || fail "journal left after the re-run"
 }
 
-test_tag_history_for_policies() {
-    mk t <<'SPEC'
+# A tag whose removal fails stays, with its manifest. Its verdict in the
+# report is "keep", and its reason names the failure.
+test_failed_tag_removal_reported() {
+    mk t < <(basic_spec)
+    echo "$keep_one" >"$work/p.lua"
+    local link old
+    link=$v2/$(tagdir team/app v1.0.0)/current/link
+    old=$(tag_hex team/app v1.0.0)
+    if ! chattr +i "$link" 2>/dev/null; then
+        echo "    (skipped: chattr +i is not supported here)"
+        return
+    fi
+    rp prune --policy "$work/p.lua" --json
+    chattr -i "$link"
+    expect_rc 3
+    expect_err "cannot remove"
+    jq_true '.repositories[] | select(.name=="team/app") | .tags[] | select(.name=="v1.0.0") | .verdict == "keep" and (.reason | endswith("but it was not removed (see the warning about its path)"))'
+    exists "$(tagdir team/app v1.0.0)/current/link" "$(revdir team/app "$old")/link" \
+        "$(blob "$old")/data"
+    gone "$(tagdir team/app v1.1.0)"
+    rp check
+    expect_rc 0
+}
+
+# latest first points at v1's manifest, then is moved to v2's, so its
+# history names both.
+history_spec() {
+    cat <<'SPEC'
 layer l1 3K
 layer l2 3K
 image h/app:v1 layers=l1 pushed=-20d
@@ -1500,6 +1573,40 @@ image h/app:latest layers=l1 pushed=-20d
 image h/app:v2 layers=l2 pushed=-2d
 retag h/app:latest h/app:v2 pushed=-2d
 SPEC
+}
+
+# A history entry of a kept tag that names a deleted manifest goes with
+# that manifest. When the entry cannot be removed, the warning says to
+# remove it by hand.
+test_history_entry_failure_named() {
+    mk t < <(history_spec)
+    cat >"$work/p.lua" <<'LUA'
+function policy(repo)
+  for _, t in ipairs(repo.tags) do
+    if t.name == "v1" then delete(t, "old") else keep(t, "new") end
+  end
+end
+LUA
+    local old entry
+    old=$(tag_hex h/app v1)
+    entry=$v2/$(tagdir h/app latest)/index/sha256/$old/link
+    [ -f "$entry" ] || fail "no history entry of latest names v1's manifest"
+    if ! chattr +i "$entry" 2>/dev/null; then
+        echo "    (skipped: chattr +i is not supported here)"
+        return
+    fi
+    rp prune --policy "$work/p.lua"
+    chattr -i "$entry"
+    expect_rc 3
+    expect_err "it names a deleted manifest, and later runs leave it, so remove it by hand"
+    gone "$(tagdir h/app v1)" "$(revdir h/app "$old")"
+    rp prune --policy "$work/p.lua"
+    expect_rc 0
+    exists "$(tagdir h/app latest)/index/sha256/$old/link"
+}
+
+test_tag_history_for_policies() {
+    mk t < <(history_spec)
     cat >"$work/p.lua" <<'LUA'
 function policy(repo)
   for _, t in ipairs(repo.tags) do
@@ -1738,7 +1845,12 @@ test_kill_at_random_moments() {
     [ "$killed" -gt 0 ] || fail "no run was still going when killed"
 }
 
-for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+if [ $# -gt 0 ]; then
+    tests=$*
+else
+    tests=$(declare -F | awk '{print $3}' | grep '^test_')
+fi
+for t in $tests; do
     run_case "$t"
 done
 echo "$passed passed, $failed failed"
