@@ -34,7 +34,8 @@
 #                    (default: the scale of the tree in ROOT, or else 1)
 #   --huge           the huge scenario; needs ROOT, and --real-runs
 #                    defaults to 0 because every copy is as large as ROOT
-#   --runs N         warm-cache rounds (default 5)
+#   --runs N         warm-cache rounds (default 5); 0 skips the warm
+#                    cache, which suits a tree larger than the page cache
 #   --cold-runs N    cold-cache runs of each command (default 3, 0 skips)
 #   --real-runs N    real runs, each on its own copy (default 3)
 #   --no-strace      skip the system call counts
@@ -110,7 +111,6 @@ while [ $# -gt 0 ]; do
         ;;
     esac
 done
-[ "$runs" -ge 1 ] || bench_die "--runs must be at least 1"
 if [ "$scenario" = huge ] && [ -z "$root" ]; then
     bench_die "--huge needs a ROOT directory, so that the tree is generated" \
         "once and reused"
@@ -123,6 +123,10 @@ if [ -z "$real_runs" ]; then
     real_runs=3
     [ "$scenario" = huge ] && real_runs=0
 fi
+[ "$runs" -ge 1 ] || [ "$real_runs" -ge 1 ] ||
+    { [ "$cold_runs" -ge 1 ] && can_drop_caches; } ||
+    bench_die "--runs 0 leaves nothing to time: pass --real-runs, or" \
+        "--cold-runs with a writable /proc/sys/vm/drop_caches"
 
 missing=()
 for tool in "$regprune" "$MKREGISTRY"; do
@@ -161,9 +165,24 @@ summary=$(ensure_tree "$root" "$scenario" "$scale")
 root=$(cd "$root" && pwd)
 tags=$(summary_field "$summary" tags)
 blobs=$(summary_field "$summary" blobs)
-files=$(find "$root/docker" -type f | wc -l)
-dirs=$(find "$root/docker" -type d | wc -l)
-tree_kib=$(du -sk "$root/docker" | awk '{ print $1 }')
+# Counting walks the whole tree, minutes on a huge one, so the counts are
+# kept beside the tree's description and reused.
+census=$root/.bench-census
+if [ ! -s "$census" ] ||
+    [ "$(sed -n 1p "$census")" != "$(sed -n 1p "$root/.bench-tree")" ]; then
+    {
+        sed -n 1p "$root/.bench-tree"
+        find "$root/docker" -printf '%y %k\n' | awk '
+            $1 == "f" { files++ }
+            $1 == "d" { dirs++ }
+            { kib += $2 }
+            END { printf "%d\n%d\n%d\n", files, dirs, kib }'
+    } > "$census.tmp"
+    mv "$census.tmp" "$census"
+fi
+files=$(sed -n 2p "$census")
+dirs=$(sed -n 3p "$census")
+tree_kib=$(sed -n 4p "$census")
 
 config=$scratch/registry.yml
 printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n' \
@@ -252,7 +271,7 @@ fi
 sync
 
 # Warm cache: one untimed round, then the timed rounds.
-for label in "${labels[@]}"; do
+[ "$runs" -eq 0 ] || for label in "${labels[@]}"; do
     measure "$label" "$root" /dev/null
 done
 for ((round = 0; round < runs; round++)); do
@@ -349,12 +368,19 @@ print_table() {
 }
 
 echo
-printf 'warm cache: median of %d rounds after one warm-up round' "$runs"
-if [ "$real_runs" -gt 0 ]; then
-    printf '; real run: median of %d runs' "$real_runs"
+printf '("x find" is the multiple of find ROOT -type f, "x read" of reading every file)\n'
+if [ "$runs" -gt 0 ] || [ "$real_runs" -gt 0 ]; then
+    printf 'warm cache:'
+    if [ "$runs" -gt 0 ]; then
+        printf ' median of %d rounds after one warm-up round' "$runs"
+        [ "$real_runs" -eq 0 ] || printf ';'
+    fi
+    if [ "$real_runs" -gt 0 ]; then
+        printf ' real run: median of %d runs' "$real_runs"
+    fi
+    printf '\n'
+    print_table warm
 fi
-printf '\n("x find" is the multiple of find ROOT -type f, "x read" of reading every file)\n'
-print_table warm
 if $cold; then
     echo
     printf 'cold cache: median of %d runs, page cache dropped before each\n' \
