@@ -74,19 +74,22 @@ static int parse_ref(const char *text, struct inuse_ref *ref)
     return 0;
 }
 
-static void add_ref(struct inuse *in, const char *text)
+/* Add the reference text names; -1 when it names none. */
+static int add_ref(struct inuse *in, const char *text)
 {
     struct inuse_ref ref;
 
     if (parse_ref(text, &ref) != 0)
-        return;
+        return -1;
     in->refs = xgrow(in->refs, &in->capacity, in->count + 1,
                      sizeof(*in->refs));
     in->refs[in->count++] = ref;
+    return 0;
 }
 
-/* Collect every "image" and "imageID" string anywhere in a JSON value. */
-static void walk_json(json_t *v, struct inuse *in)
+/* Collect every "image" and "imageID" string anywhere in a JSON value.
+ * A pod that has not started yet has an empty imageID. */
+static void walk_json(json_t *v, struct inuse *in, const char *path)
 {
     const char *key;
     json_t *child;
@@ -96,14 +99,20 @@ static void walk_json(json_t *v, struct inuse *in)
         json_object_foreach(v, key, child)
         {
             if ((strcmp(key, "image") == 0 || strcmp(key, "imageID") == 0) &&
-                json_is_string(child))
-                add_ref(in, json_string_value(child));
-            else
-                walk_json(child, in);
+                json_is_string(child)) {
+                const char *text = json_string_value(child);
+
+                if (*text && add_ref(in, text) != 0)
+                    log_warning("--in-use file %s: '%s' is not an image "
+                                "reference, so it protects nothing", path,
+                                text);
+            } else {
+                walk_json(child, in, path);
+            }
         }
     } else if (json_is_array(v)) {
         json_array_foreach(v, i, child)
-            walk_json(child, in);
+            walk_json(child, in, path);
     }
 }
 
@@ -156,6 +165,7 @@ int inuse_load(const char *path, struct inuse *out, char *err,
     size_t len;
     char *buf = read_all(path, &len, err, err_size);
     const char *p;
+    int lineno = 0;
 
     memset(out, 0, sizeof(*out));
     if (!buf)
@@ -171,13 +181,14 @@ int inuse_load(const char *path, struct inuse *out, char *err,
                      "%d: %s", path, jerr.line, jerr.text);
             return -1;
         }
-        walk_json(root, out);
+        walk_json(root, out, path);
         json_decref(root);
         return 0;
     }
     for (char *line = buf, *next; line && *line; line = next) {
         char *end, *hash;
 
+        lineno++;
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
@@ -190,8 +201,15 @@ int inuse_load(const char *path, struct inuse *out, char *err,
         while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
                               end[-1] == '\r'))
             *--end = '\0';
-        if (*line)
-            add_ref(out, line);
+        if (*line && add_ref(out, line) != 0) {
+            snprintf(err, err_size, "--in-use file %s:%d: '%s' is not an "
+                     "image reference; write REPO:TAG, REPO@sha256:DIGEST "
+                     "with all 64 hex digits, or a bare digest",
+                     path, lineno, line);
+            free(buf);
+            inuse_free(out);
+            return -1;
+        }
     }
     free(buf);
     return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,99 @@ static void note_leftover(struct registry *reg, char *dir)
         free(dir);
 }
 
-static int apply_line(struct registry *reg, char *line)
+/* A revision an interrupted run already removed. The history entries of
+ * its repository's tags that name it are left to remove. */
+struct gone_revision {
+    size_t repo;
+    uint32_t id;
+};
+
+struct gone_list {
+    struct gone_revision *items;
+    size_t count, capacity;
+};
+
+/* Whether s is 64 lowercase hex digits; set *d to them. */
+static int is_hex_digest(const char *s, struct digest *d)
+{
+    return strlen(s) == DIGEST_HEX_LEN &&
+           digest_parse_hex(s, DIGEST_HEX_LEN, d) == 0;
+}
+
+/*
+ * Apply a "leftover" entry: a half-removed directory that an earlier
+ * stopped run found and this journal carried on. The entry is checked
+ * against the tree as scanned, so that a journal cannot make regprune
+ * remove anything whole. Only these go: a tag without current/link, a
+ * revision or blob the scan did not find, and a history entry that names
+ * a revision the repository lacks. Return -1 for a path of another shape.
+ */
+static int apply_leftover(struct registry *reg, const char *path)
+{
+    static const char blobs[] = "blobs/sha256/";
+    static const char repos[] = "repositories/";
+    const char *rest, *mark;
+    struct digest d;
+    struct repo *repo;
+    char *name;
+
+    if (strstr(path, "..") || strstr(path, "//"))
+        return -1;
+    if (path[0] == '?') {
+        rest = path + 1;
+        if (strncmp(rest, blobs, sizeof(blobs) - 1) != 0 ||
+            strlen(rest) != sizeof(blobs) - 1 + 2)
+            return -1;
+        add_leftover(reg, xstrdup(path));
+        return 0;
+    }
+    if (strncmp(path, blobs, sizeof(blobs) - 1) == 0) {
+        rest = path + sizeof(blobs) - 1;
+        if (strlen(rest) < 3 || rest[2] != '/' ||
+            !is_hex_digest(rest + 3, &d) || memcmp(rest, rest + 3, 2) != 0)
+            return -1;
+        if (scan_blob_size(reg, registry_intern(reg, &d), NULL) < 0)
+            note_leftover(reg, xstrdup(path));
+        return 0;
+    }
+    if (strncmp(path, repos, sizeof(repos) - 1) != 0 ||
+        !(mark = strstr(path, "/_manifests/")))
+        return -1;
+    name = xstrndup(path + sizeof(repos) - 1,
+                    (size_t)(mark - path) - (sizeof(repos) - 1));
+    repo = registry_find_repo(reg, name);
+    free(name);
+    if (!repo || repo->frozen)
+        return 0; /* gone already, or left alone */
+    rest = mark + strlen("/_manifests/");
+    if (strncmp(rest, "revisions/sha256/", 17) == 0) {
+        if (!is_hex_digest(rest + 17, &d))
+            return -1;
+        if (registry_find_revision(repo, registry_intern(reg, &d)) < 0)
+            note_leftover(reg, xstrdup(path));
+        return 0;
+    }
+    if (strncmp(rest, "tags/", 5) != 0 || !rest[5])
+        return -1;
+    rest += 5;
+    mark = strstr(rest, "/index/sha256/");
+    if (mark) {
+        if (!is_hex_digest(mark + 14, &d) ||
+            memchr(rest, '/', (size_t)(mark - rest)))
+            return -1;
+        if (registry_find_revision(repo, registry_intern(reg, &d)) < 0)
+            note_leftover(reg, xstrdup(path));
+        return 0;
+    }
+    if (strchr(rest, '/'))
+        return -1;
+    if (!registry_find_tag(repo, rest))
+        note_leftover(reg, xstrdup(path));
+    return 0;
+}
+
+static int apply_line(struct registry *reg, char *line,
+                      struct gone_list *gone)
 {
     char *kind = strtok(line, " "), *a = strtok(NULL, " ");
     char *b = strtok(NULL, " ");
@@ -74,6 +167,8 @@ static int apply_line(struct registry *reg, char *line)
         }
         return 0;
     }
+    if (strcmp(kind, "leftover") == 0)
+        return b ? -1 : apply_leftover(reg, a);
     if (strcmp(kind, "tag") == 0) {
         repo = registry_find_repo(reg, a);
         if (!b || !repo || repo->frozen)
@@ -91,9 +186,14 @@ static int apply_line(struct registry *reg, char *line)
         return 0; /* gone already */
     if (strcmp(kind, "revision") == 0) {
         long pos = registry_find_revision(repo, id);
-        if (pos < 0 && !repo->frozen)
+        if (pos < 0 && !repo->frozen) {
             note_leftover(reg, xasprintf("repositories/%s/_manifests/"
                                          "revisions/sha256/%s", a, b));
+            gone->items = xgrow(gone->items, &gone->capacity,
+                                gone->count + 1, sizeof(*gone->items));
+            gone->items[gone->count].repo = (size_t)(repo - reg->repos);
+            gone->items[gone->count++].id = id;
+        }
         if (pos >= 0 && repo->revision_remove[pos] == REV_STAYS) {
             repo->revision_remove[pos] = REV_JOURNAL;
             repo->selected = 1;
@@ -111,6 +211,67 @@ static int apply_line(struct registry *reg, char *line)
     return -1;
 }
 
+static int compare_gone(const void *pa, const void *pb)
+{
+    const struct gone_revision *x = pa, *y = pb;
+
+    if (x->repo != y->repo)
+        return x->repo < y->repo ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Add the history entries of repo's tags that name one of ids (sorted, all
+ * of repo) as leftovers. */
+static void note_history_leftovers(struct registry *reg,
+                                   const struct repo *repo,
+                                   const struct gone_revision *ids,
+                                   size_t count)
+{
+    for (size_t i = 0; i < repo->tag_count; i++) {
+        char rel[PATH_MAX];
+        struct path_dir dir;
+        const char *name;
+        unsigned char type;
+        int fd;
+
+        pathf(rel, sizeof(rel), "repositories/%s/_manifests/tags/%s/index/"
+              "sha256", repo->name, repo->tags[i].name);
+        fd = path_open_dir(reg->v2_fd, rel);
+        if (fd < 0)
+            continue;
+        path_dir_init(&dir, fd);
+        while ((name = path_dir_next(&dir, &type)) != NULL) {
+            struct gone_revision key = {ids[0].repo, DIGEST_NONE};
+            struct digest d;
+
+            if (digest_parse_hex(name, strlen(name), &d))
+                continue;
+            key.id = digest_table_find(&reg->ids, &d);
+            if (key.id != DIGEST_NONE &&
+                bsearch(&key, ids, count, sizeof(*ids), compare_gone))
+                add_leftover(reg, xasprintf("%s/%s", rel, name));
+        }
+        close(fd);
+    }
+}
+
+/* Add the history entries that name the gone revisions as leftovers,
+ * one repository at a time. */
+static void note_gone_history(struct registry *reg,
+                              struct gone_revision *items, size_t count)
+{
+    size_t start = 0;
+
+    qsort(items, count, sizeof(*items), compare_gone);
+    for (size_t i = 1; i <= count; i++) {
+        if (i < count && items[i].repo == items[start].repo)
+            continue;
+        note_history_leftovers(reg, &reg->repos[items[start].repo],
+                               &items[start], i - start);
+        start = i;
+    }
+}
+
 long journal_apply(struct registry *reg, char *err, size_t err_size)
 {
     char *path = journal_path(reg, "");
@@ -118,6 +279,7 @@ long journal_apply(struct registry *reg, char *err, size_t err_size)
     char line[1024];
     long entries = 0, lineno = 1;
     long rc = -1;
+    struct gone_list gone = {NULL, 0, 0};
 
     plan_prepare(reg);
     if (!f) {
@@ -138,19 +300,22 @@ long journal_apply(struct registry *reg, char *err, size_t err_size)
     while (fgets(line, sizeof(line), f)) {
         lineno++;
         line[strcspn(line, "\n")] = '\0';
-        if (apply_line(reg, line) != 0) {
+        if (apply_line(reg, line, &gone) != 0) {
             snprintf(err, err_size, "%s:%ld: invalid journal entry; move the "
                      "file aside to go on without it", path, lineno);
             goto out;
         }
         entries++;
     }
+    if (gone.items)
+        note_gone_history(reg, gone.items, gone.count);
     if (entries)
         log_warning("%s: an interrupted run left %ld removals unfinished; "
                     "this run plans again those that no kept image needs",
                     path, entries);
     rc = entries;
 out:
+    free(gone.items);
     fclose(f);
     free(path);
     return rc;
@@ -196,6 +361,9 @@ int journal_write(struct registry *reg, const struct plan *plan, char *err,
         digest_to_hex(&reg->ids.digests[plan->blobs[i].id], hex);
         fprintf(f, "blob %s\n", hex);
     }
+    /* What an earlier interrupted run left, for when this one stops too. */
+    for (size_t i = 0; i < reg->leftover_count; i++)
+        fprintf(f, "leftover %s\n", reg->leftovers[i]);
     if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
         snprintf(err, err_size, "cannot write the journal %s: %s", tmp,
                  strerror(errno));

@@ -50,6 +50,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
         free(text);
 }
 
+char *log_printable(const char *s)
+{
+    char *copy;
+
+    if (!s)
+        return NULL;
+    copy = xstrdup(s);
+    for (unsigned char *c = (unsigned char *)copy; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return copy;
+}
+
 /* -1 until known, then whether progress lines are shown. */
 static int progress_enabled = -1;
 static int progress_shown;

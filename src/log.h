@@ -33,6 +33,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_progress_done(void);
 
+/*
+ * Return a copy of s (NULL for NULL) for text output, with each control
+ * character replaced by '?', so that a name or a policy's reason cannot
+ * start a line of its own or send escape sequences to a terminal. The
+ * caller frees it.
+ */
+char *log_printable(const char *s);
+
 /* Number of warnings and errors emitted so far. */
 extern unsigned long log_warning_count;
 extern unsigned long log_error_count;

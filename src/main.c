@@ -1047,9 +1047,9 @@ static int check_expectations(struct registry *reg, const char *path)
         if (repo && repo->frozen)
             t->remove = 0;
         if ((strcmp(verdict, "delete") == 0) != t->remove) {
-            char *reason = report_printable(t->remove ? t->delete_reason
+            char *reason = log_printable(t->remove ? t->delete_reason
                                                       : t->keep_reason);
-            char *source = report_printable(t->remove ? t->delete_source
+            char *source = log_printable(t->remove ? t->delete_source
                                                       : t->keep_source);
 
             printf("%s:%d: expected %s %s, the policy %s it: %s%s%s%s\n",
@@ -1113,7 +1113,8 @@ static int run_restore(const struct options *o)
     failed = trash_restore(o->args[0], reg.v2_fd, &restored, err,
                            sizeof(err));
     if (failed >= 0)
-        printf("restored %ld paths from %s\n", restored, o->args[0]);
+        printf("restored %ld path%s from %s\n", restored,
+               restored == 1 ? "" : "s", o->args[0]);
     if (failed < 0) {
         log_error("%s", err);
         status = EXIT_FAILED;
@@ -1193,8 +1194,8 @@ static int run_explain(struct options *o)
 
         printf("%s: %s\n", o->args[i], t->remove ? "delete" : "keep");
         for (size_t e = 0; e < t->event_count; e++) {
-            char *reason = report_printable(t->events[e].reason);
-            char *source = report_printable(t->events[e].source);
+            char *reason = log_printable(t->events[e].reason);
+            char *source = log_printable(t->events[e].source);
 
             printf("  %-7s %s%s%s%s\n", t->events[e].call,
                    reason ? reason : "", source ? " (" : "",

@@ -42,8 +42,14 @@ void registry_problem(struct registry *reg, const char *repo,
     va_start(ap, fmt);
     p->message = xvasprintf(fmt, ap);
     va_end(ap);
-    if (!reg->problems_in_report)
-        log_warning("%s: %s", p->path, p->message);
+    if (!reg->problems_in_report) {
+        char *path_text = log_printable(p->path);
+        char *message_text = log_printable(p->message);
+
+        log_warning("%s: %s", path_text, message_text);
+        free(path_text);
+        free(message_text);
+    }
 }
 
 void registry_freeze(struct repo *repo, const char *reason)

@@ -29,10 +29,16 @@ int remove_lock(const char *root)
 
     /* flock needs no write access: a lock file another user created,
      * such as root, still serves. */
-    if (fd < 0 && errno == EACCES)
+    if (fd < 0 && errno == EACCES) {
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            errno = EACCES; /* no lock file, and no right to create one */
+    }
     if (fd < 0) {
-        log_error("cannot create lock file %s: %s", path, strerror(errno));
+        log_error("cannot create lock file %s: %s%s", path, strerror(errno),
+                  errno == EACCES ? "; run as the user that owns the "
+                                    "registry root"
+                                  : "");
         free(path);
         return -1;
     }

@@ -1,9 +1,11 @@
 #include "report.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "log.h"
 #include "timeparse.h"
 #include "xalloc.h"
 
@@ -340,19 +342,6 @@ static size_t name_width(const struct repo *repo)
     return width > 40 ? 40 : width;
 }
 
-char *report_printable(const char *s)
-{
-    char *copy;
-
-    if (!s)
-        return NULL;
-    copy = xstrdup(s);
-    for (unsigned char *c = (unsigned char *)copy; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    return copy;
-}
-
 static void plan_repo_text(FILE *out, struct registry *reg,
                            const struct repo *repo, const char *verb,
                            int with_tags)
@@ -370,17 +359,25 @@ static void plan_repo_text(FILE *out, struct registry *reg,
                 repo->frozen ? repo->frozen : "");
     else
         fprintf(out, "%s:\n", repo->name);
-    for (size_t i = 0; with_tags && i < repo->tag_count; i++) {
+    /* Without the verdicts (gc), the tags that go with their manifest are
+     * still listed. */
+    for (size_t i = 0; i < repo->tag_count; i++) {
         const struct tag *t = &repo->tags[i];
         const char *verdict, *reason, *source;
         char digest[20], pushed[32], size[32], *text, *where;
 
+        if (!with_tags && !t->remove)
+            continue;
         tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
         short_digest(reg, t->digest, digest);
         timeparse_format(t->pushed, pushed);
-        report_format_size(t->size, size, sizeof(size));
-        text = report_printable(reason);
-        where = report_printable(source);
+        /* gc does not add up the sizes of tags. */
+        if (with_tags)
+            report_format_size(t->size, size, sizeof(size));
+        else
+            snprintf(size, sizeof(size), "-");
+        text = log_printable(reason);
+        where = log_printable(source);
         fprintf(out, "  %-6s  %-*s  %s  %.10s  %10s  %s%s%s%s\n", verdict,
                 width, t->name, digest, pushed, size, text,
                 where ? " (" : "", where ? where : "", where ? ")" : "");
@@ -589,9 +586,14 @@ int report_check(FILE *out, struct registry *reg,
         json_object_set_new(doc, "problems", problems_json(reg));
         return write_json(out, doc);
     }
-    for (size_t i = 0; i < reg->problem_count; i++)
-        fprintf(out, "%s: %s\n", reg->problems[i].path,
-                reg->problems[i].message);
+    for (size_t i = 0; i < reg->problem_count; i++) {
+        char *path = log_printable(reg->problems[i].path);
+        char *message = log_printable(reg->problems[i].message);
+
+        fprintf(out, "%s: %s\n", path, message);
+        free(path);
+        free(message);
+    }
     fprintf(out, "summary: command=check repositories=%zu manifests=%zu "
             "blobs_verified=%zu problems=%zu\n",
             result->repositories, result->manifests, result->blobs_verified,

@@ -38,14 +38,6 @@ struct check_result;
 int report_check(FILE *out, struct registry *reg,
                  const struct check_result *result, int json);
 
-/*
- * Return a copy of s (NULL for NULL) for text output, with each control
- * character replaced by '?', so that a policy's reason cannot start a
- * line of its own or send escape sequences to a terminal. The caller
- * frees it.
- */
-char *report_printable(const char *s);
-
 /* Format bytes in binary units ("12.3 MiB") into buf. */
 void report_format_size(int64_t bytes, char *buf, size_t size);
 

@@ -811,6 +811,21 @@ EOF
     rp prune --policy "$work/all.lua" --in-use "$work/none.txt" --dry-run
     expect_rc 1
     expect_err "cannot open --in-use file"
+    # A shortened digest, as ls prints it, protects nothing: a text file
+    # with one stops the run, and JSON gets a warning.
+    printf 'team/app:v1.0.0\nteam/app@sha256:%.12s\n' \
+        "$(tag_hex team/app v1.1.0)" >"$work/short.txt"
+    rp prune --policy "$work/all.lua" --in-use "$work/short.txt" --dry-run
+    expect_rc 1
+    expect_err "short.txt:2: 'team/app@sha256:"
+    expect_err "is not an image reference; write REPO:TAG"
+    printf '{"items": [{"image": "team/app@sha256:12", "imageID": ""}]}' \
+        >"$work/short.json"
+    rp prune --policy "$work/all.lua" --in-use "$work/short.json" --dry-run
+    expect_rc 0
+    expect_err "'team/app@sha256:12' is not an image reference, so it protects nothing"
+    [ "$(grep -c "is not an image reference" "$work/err")" -eq 1 ] ||
+        fail "the empty imageID was reported too: $err"
 }
 
 test_breakers_stop_run() {
@@ -1032,6 +1047,49 @@ LUA
     [ "$crashes" -gt 20 ] || fail "only $crashes stops exercised"
 }
 
+# A second run stopped before it finishes still passes on what the first
+# stopped run left: a half-removed tag directory, and history entries that
+# name revisions already gone.
+test_two_stopped_runs_then_rerun() {
+    local n
+    mk pristine < <(
+        printf 'layer l1 3K\nimage r/x:main-1 layers=l1 pushed=-9d\n'
+        printf 'alias r/x:latest r/x:main-1\n'
+        for n in 2 3 4 5; do
+            printf 'layer l%s 3K\nimage r/x:main-%s layers=l%s pushed=-%sd\n' \
+                "$n" "$n" "$n" "$((10 - n))"
+            printf 'retag r/x:latest r/x:main-%s pushed=-%sd\n' "$n" "$((10 - n))"
+        done
+    )
+    local pristine=$root first second
+    root=$work/reference
+    rm -rf "$root"
+    cp -a "$pristine" "$root"
+    rp prune --policy keep-last --set count=2
+    expect_rc 0
+    contents "$root" >"$work/reference.state"
+    for first in 4 10 16; do
+        for second in 3 12 22; do
+            root=$work/crash
+            rm -rf "$root"
+            cp -a "$pristine" "$root"
+            REGPRUNE_CRASH_AFTER=$first $WRAPPER "$REGPRUNE" --root "$root" \
+                prune --policy keep-last --set count=2 >/dev/null 2>&1
+            REGPRUNE_CRASH_AFTER=$second $WRAPPER "$REGPRUNE" --root "$root" \
+                prune --policy keep-last --set count=2 >/dev/null 2>&1
+            rp prune --policy keep-last --set count=2
+            [ "$rc" -eq 0 ] || fail "re-run after stops at $first, $second: $err"
+            rp prune --policy keep-last --set count=2
+            grep -qF "no current/link" "$work/err" &&
+                fail "a tag directory stayed after stops at $first, $second"
+            contents "$root" >"$work/crash.state"
+            cmp -s "$work/reference.state" "$work/crash.state" ||
+                fail "stops at $first, $second, then a re-run differ: $(diff \
+                    "$work/reference.state" "$work/crash.state" | head -5)"
+        done
+    done
+}
+
 test_unreadable_subtree_keeps_blobs() {
     mk t <<'SPEC'
 layer base 4K
@@ -1097,6 +1155,14 @@ test_control_characters_escaped() {
     *$'\e'*) fail "an escape character reached stderr" ;;
     esac
     expect_err "evil?[31m"
+    # A newline in a name cannot forge a line of check's output.
+    mkdir -p "$v2/repositories/team/app/_manifests/tags/"$'x\nsummary: forged'
+    rp check
+    expect_rc 3
+    grep -q '^summary: forged' "$work/out" && fail "check printed a forged line"
+    expect_out "tags/x?summary: forged: invalid tag name"
+    grep -q '^summary: forged' "$work/err" && fail "a warning printed a forged line"
+    return 0
 }
 
 # A reason cannot forge a report line or reach the terminal as an escape
@@ -1213,8 +1279,10 @@ EOF
     expect_rc 2
 }
 
-test_referrers_follow_subject() {
-    mk t <<'SPEC'
+# Two OCI images, v1 and v2, and sigv1 to be renamed into v1's signature
+# tag.
+signed_spec() {
+    cat <<'SPEC'
 layer a 3K
 layer b 3K
 layer s1 2K
@@ -1222,6 +1290,25 @@ image r/app:v1 layers=a pushed=-10d format=oci
 image r/app:v2 layers=b pushed=-5d format=oci
 image r/app:sigv1 layers=s1 pushed=-10d format=oci
 SPEC
+}
+
+# gc --untagged removes a signature tag with the untagged manifest it
+# names, and its report lists the tag.
+test_gc_names_signature_tags() {
+    mk t < <(signed_spec)
+    local h1
+    h1=$(tag_hex r/app v1)
+    mv "$v2/$(tagdir r/app sigv1)" "$v2/$(tagdir r/app "sha256-$h1.sig")"
+    rm -r "${v2:?}/$(tagdir r/app v1)"
+    rp gc --untagged --grace 0
+    expect_rc 0
+    expect_out "delete  sha256-$h1.sig"
+    gone "$(tagdir r/app "sha256-$h1.sig")" "$(revdir r/app "$h1")"
+    exists "$(tagdir r/app v2)"
+}
+
+test_referrers_follow_subject() {
+    mk t < <(signed_spec)
     local h1 h2 sig
     h1=$(tag_hex r/app v1)
     h2=$(tag_hex r/app v2)
@@ -1430,6 +1517,21 @@ test_stale_journal_and_readonly_commands() {
     expect_rc 0
     exists "$(revdir team/app "$hex")/link" "$(blob "$hex")/data"
     [ ! -e "$root/.regprune.journal" ] || fail "journal left after the run"
+    # A leftover entry that names a whole tag or revision removes nothing,
+    # and one that names a repository is invalid.
+    printf 'regprune-journal 1\nleftover %s\nleftover %s\n' \
+        "$(tagdir team/app v1.2.0)" "$(revdir team/app "$hex")" \
+        >"$root/.regprune.journal"
+    rp prune --policy "$work/p.lua"
+    expect_rc 0
+    exists "$(tagdir team/app v1.2.0)/current/link" "$(revdir team/app "$hex")/link"
+    printf 'regprune-journal 1\nleftover repositories/team/app\n' \
+        >"$root/.regprune.journal"
+    rp prune --policy "$work/p.lua"
+    expect_rc 1
+    expect_err ".regprune.journal:2: invalid journal entry"
+    exists "$(tagdir team/app v1.2.0)/current/link"
+    rm "$root/.regprune.journal"
     # explain and diff change nothing, so they take no lock.
     rm -f "$root/.regprune.lock"
     rp explain --policy "$work/p.lua" team/app:stable
@@ -1576,8 +1678,8 @@ SPEC
 }
 
 # A history entry of a kept tag that names a deleted manifest goes with
-# that manifest. When the entry cannot be removed, the warning says to
-# remove it by hand.
+# that manifest. When the entry cannot be removed, the warning asks for
+# removal by hand.
 test_history_entry_failure_named() {
     mk t < <(history_spec)
     cat >"$work/p.lua" <<'LUA'
