@@ -130,14 +130,17 @@ static int apply_leftover(struct registry *reg, const char *path)
     rest += 5;
     mark = strstr(rest, "/index/sha256/");
     if (mark) {
-        if (!is_hex_digest(mark + 14, &d) ||
-            memchr(rest, '/', (size_t)(mark - rest)))
+        char *tag = xstrndup(rest, (size_t)(mark - rest));
+        int valid = scan_valid_tag_name(tag);
+
+        free(tag);
+        if (!valid || !is_hex_digest(mark + 14, &d))
             return -1;
         if (registry_find_revision(repo, registry_intern(reg, &d)) < 0)
             note_leftover(reg, xstrdup(path));
         return 0;
     }
-    if (strchr(rest, '/'))
+    if (!scan_valid_tag_name(rest))
         return -1;
     if (!registry_find_tag(repo, rest))
         note_leftover(reg, xstrdup(path));
@@ -170,9 +173,11 @@ static int apply_line(struct registry *reg, char *line,
     if (strcmp(kind, "leftover") == 0)
         return b ? -1 : apply_leftover(reg, a);
     if (strcmp(kind, "tag") == 0) {
+        if (!b || !scan_valid_tag_name(b) || strtok(NULL, " "))
+            return -1;
         repo = registry_find_repo(reg, a);
-        if (!b || !repo || repo->frozen)
-            return b ? 0 : -1;
+        if (!repo || repo->frozen)
+            return 0;
         if (!registry_find_tag(repo, b))
             note_leftover(reg, xasprintf("repositories/%s/_manifests/tags/%s",
                                          a, b));
@@ -298,8 +303,16 @@ long journal_apply(struct registry *reg, char *err, size_t err_size)
         goto out;
     }
     while (fgets(line, sizeof(line), f)) {
+        size_t len = strcspn(line, "\n");
+
         lineno++;
-        line[strcspn(line, "\n")] = '\0';
+        /* A line longer than the buffer names nothing regprune writes. */
+        if (line[len] != '\n' && !feof(f)) {
+            snprintf(err, err_size, "%s:%ld: journal line too long; move "
+                     "the file aside to go on without it", path, lineno);
+            goto out;
+        }
+        line[len] = '\0';
         if (apply_line(reg, line, &gone) != 0) {
             snprintf(err, err_size, "%s:%ld: invalid journal entry; move the "
                      "file aside to go on without it", path, lineno);

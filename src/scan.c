@@ -256,11 +256,7 @@ static int read_link(struct repo_scan *s, int dirfd, const char *rel,
     return 0;
 }
 
-/*
- * Tag names follow the distribution grammar [A-Za-z0-9_][A-Za-z0-9_.-]*,
- * at most 128 characters.
- */
-static int valid_tag_name(const char *s)
+int scan_valid_tag_name(const char *s)
 {
     size_t n = strlen(s);
 
@@ -331,7 +327,7 @@ static void scan_tags(struct repo_scan *s, int repo_fd)
         int rc;
         char rel[PATH_MAX], tag_path[PATH_MAX];
 
-        if (!valid_tag_name(tags.names[i])) {
+        if (!scan_valid_tag_name(tags.names[i])) {
             path_join(tag_path, sizeof(tag_path), path, tags.names[i]);
             note(s, NOTE_PROBLEM, tag_path,
                  "invalid tag name; repository left alone");

@@ -76,6 +76,12 @@ void scan_open_blob_dirs(struct registry *reg);
 int scan_blob_at(const struct registry *reg, uint32_t id, const char *file,
                  char *rel, size_t size);
 
+/*
+ * Whether s is a tag name of the distribution grammar
+ * [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 characters.
+ */
+int scan_valid_tag_name(const char *s);
+
 /* Size of a blob's data file, or -1 when it cannot be read. */
 long long scan_blob_size(const struct registry *reg, uint32_t id,
                          long long *mtime);

@@ -1525,12 +1525,23 @@ test_stale_journal_and_readonly_commands() {
     rp prune --policy "$work/p.lua"
     expect_rc 0
     exists "$(tagdir team/app v1.2.0)/current/link" "$(revdir team/app "$hex")/link"
-    printf 'regprune-journal 1\nleftover repositories/team/app\n' \
+    # Entries whose tag name or path leaves its place are invalid.
+    local entry
+    for entry in "leftover repositories/team/app" "tag team/app ../revisions" \
+        "tag team/app v1.2.0/current" "tag team/app ." \
+        "leftover $(tagdir team/app .)" \
+        "leftover $(tagdir team/app v1.2.0/current)/index/sha256/$hex"; do
+        printf 'regprune-journal 1\n%s\n' "$entry" >"$root/.regprune.journal"
+        rp prune --policy "$work/p.lua"
+        expect_rc 1
+        expect_err ".regprune.journal:2: invalid journal entry"
+    done
+    { echo "regprune-journal 1"; printf 'x%.0s' $(seq 1100); echo; } \
         >"$root/.regprune.journal"
     rp prune --policy "$work/p.lua"
     expect_rc 1
-    expect_err ".regprune.journal:2: invalid journal entry"
-    exists "$(tagdir team/app v1.2.0)/current/link"
+    expect_err ".regprune.journal:2: journal line too long"
+    exists "$(tagdir team/app v1.2.0)/current/link" "$(revdir team/app "$hex")/link"
     rm "$root/.regprune.journal"
     # explain and diff change nothing, so they take no lock.
     rm -f "$root/.regprune.lock"
