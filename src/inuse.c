@@ -74,7 +74,7 @@ static int parse_ref(const char *text, struct inuse_ref *ref)
     return 0;
 }
 
-/* Add the reference text names; -1 when it names none. */
+/* Add the reference that text names. Return -1 when it names none. */
 static int add_ref(struct inuse *in, const char *text)
 {
     struct inuse_ref ref;

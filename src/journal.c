@@ -65,20 +65,12 @@ struct gone_list {
     size_t count, capacity;
 };
 
-/* Whether s is 64 lowercase hex digits; set *d to them. */
-static int is_hex_digest(const char *s, struct digest *d)
-{
-    return strlen(s) == DIGEST_HEX_LEN &&
-           digest_parse_hex(s, DIGEST_HEX_LEN, d) == 0;
-}
-
 /*
- * Apply a "leftover" entry: a half-removed directory that an earlier
- * stopped run found and this journal carried on. The entry is checked
- * against the tree as scanned, so that a journal cannot make regprune
- * remove anything whole. Only these go: a tag without current/link, a
- * revision or blob the scan did not find, and a history entry that names
- * a revision the repository lacks. Return -1 for a path of another shape.
+ * Apply a "leftover" entry, a half-removed directory that an earlier
+ * stopped run found. It goes only when the scanned tree agrees, so a
+ * journal cannot remove anything whole: a tag without current/link, a
+ * revision or blob the scan did not find, or a history entry that names a
+ * revision the repository lacks. Return -1 for a path of another shape.
  */
 static int apply_leftover(struct registry *reg, const char *path)
 {
@@ -102,7 +94,8 @@ static int apply_leftover(struct registry *reg, const char *path)
     if (strncmp(path, blobs, sizeof(blobs) - 1) == 0) {
         rest = path + sizeof(blobs) - 1;
         if (strlen(rest) < 3 || rest[2] != '/' ||
-            !is_hex_digest(rest + 3, &d) || memcmp(rest, rest + 3, 2) != 0)
+            digest_parse_hex(rest + 3, strlen(rest + 3), &d) != 0 ||
+            memcmp(rest, rest + 3, 2) != 0)
             return -1;
         if (scan_blob_size(reg, registry_intern(reg, &d), NULL) < 0)
             note_leftover(reg, xstrdup(path));
@@ -119,7 +112,7 @@ static int apply_leftover(struct registry *reg, const char *path)
         return 0; /* gone already, or left alone */
     rest = mark + strlen("/_manifests/");
     if (strncmp(rest, "revisions/sha256/", 17) == 0) {
-        if (!is_hex_digest(rest + 17, &d))
+        if (digest_parse_hex(rest + 17, strlen(rest + 17), &d) != 0)
             return -1;
         if (registry_find_revision(repo, registry_intern(reg, &d)) < 0)
             note_leftover(reg, xstrdup(path));
@@ -134,7 +127,8 @@ static int apply_leftover(struct registry *reg, const char *path)
         int valid = scan_valid_tag_name(tag);
 
         free(tag);
-        if (!valid || !is_hex_digest(mark + 14, &d))
+        if (!valid ||
+            digest_parse_hex(mark + 14, strlen(mark + 14), &d) != 0)
             return -1;
         if (registry_find_revision(repo, registry_intern(reg, &d)) < 0)
             note_leftover(reg, xstrdup(path));

@@ -371,7 +371,7 @@ static void plan_repo_text(FILE *out, struct registry *reg,
         tag_outcome(repo, t, &verdict, &reason, &source, buf, sizeof(buf));
         short_digest(reg, t->digest, digest);
         timeparse_format(t->pushed, pushed);
-        /* gc does not add up the sizes of tags. */
+        /* gc computes no tag sizes. */
         if (with_tags)
             report_format_size(t->size, size, sizeof(size));
         else

@@ -1047,7 +1047,7 @@ LUA
     [ "$crashes" -gt 20 ] || fail "only $crashes stops exercised"
 }
 
-# A second run stopped before it finishes still passes on what the first
+# A second run stopped before it finishes does not lose what the first
 # stopped run left: a half-removed tag directory, and history entries that
 # name revisions already gone.
 test_two_stopped_runs_then_rerun() {
@@ -1689,8 +1689,8 @@ SPEC
 }
 
 # A history entry of a kept tag that names a deleted manifest goes with
-# that manifest. When the entry cannot be removed, the warning asks for
-# removal by hand.
+# that manifest. When the entry cannot be removed, the warning names
+# removal by hand as the remedy.
 test_history_entry_failure_named() {
     mk t < <(history_spec)
     cat >"$work/p.lua" <<'LUA'
